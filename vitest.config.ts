@@ -1,0 +1,27 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// One `vitest run` runs both projects; pick one with `--project unit|workers`.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        // Pure TypeScript (Raft core, simulator, state machines) in plain Node: fast and deterministic.
+        test: {
+          name: "unit",
+          environment: "node",
+          include: ["test/**/*.test.ts"],
+          exclude: ["test/workers/**", "**/node_modules/**"],
+        },
+      },
+      {
+        // The Worker itself inside workerd, configured from wrangler.toml.
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        test: {
+          name: "workers",
+          include: ["test/workers/**/*.test.ts"],
+        },
+      },
+    ],
+  },
+});
