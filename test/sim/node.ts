@@ -16,7 +16,7 @@ export interface NodeTuning {
 }
 
 /** Faults planted in the code under test, to prove that the checkers notice them. */
-export type Bug = "voteWithoutLogCheck" | "commitOldTerm" | "forgetVote";
+export type Bug = "voteWithoutLogCheck" | "sendBeforePersist";
 
 /**
  * One simulated peer: durable `storage` (survives crashes) and everything else in memory
@@ -61,14 +61,6 @@ export class SimNode {
       maxEntriesPerMsg: this.tuning.maxEntriesPerMsg,
     });
     if (this.bug === "voteWithoutLogCheck") raw.raft.log.isUpToDate = () => true;
-    if (this.bug === "commitOldTerm") {
-      const log = raw.raft.log;
-      log.maybeCommit = (maxIndex: number) => {
-        if (maxIndex <= log.committed) return false;
-        log.commitTo(maxIndex);
-        return true;
-      };
-    }
     this.raw = raw;
   }
 
@@ -85,10 +77,7 @@ export class SimNode {
   persist(rd: Ready): void {
     if (rd.snapshot !== undefined) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
-    if (rd.hardState !== undefined) {
-      const hs = this.bug === "forgetVote" ? { ...rd.hardState, vote: 0 } : rd.hardState;
-      this.storage.setHardState(hs);
-    }
+    if (rd.hardState !== undefined) this.storage.setHardState(rd.hardState);
   }
 
   /** Log compaction: keep the log short by snapshotting the state machine now and then. */

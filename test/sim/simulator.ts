@@ -20,6 +20,9 @@ export interface SimOptions {
   steps?: number;
   trace?: boolean;
   bug?: Bug;
+  /** Overrides of the randomised fault rates (per mille per time unit), for targeted searches. */
+  crashPerMille?: number;
+  restartPerMille?: number;
 }
 
 export interface SimResult {
@@ -69,8 +72,8 @@ export function simulate(opts: SimOptions): SimResult {
   const maxDelay = cfgRand.range(2, 40);
   const partitionPerMille = cfgRand.range(0, 6);
   const healPerMille = cfgRand.range(4, 30);
-  const crashPerMille = cfgRand.range(0, 4);
-  const restartPerMille = cfgRand.range(5, 40);
+  const crashPerMille = opts.crashPerMille ?? cfgRand.range(0, 4);
+  const restartPerMille = opts.restartPerMille ?? cfgRand.range(5, 40);
   const clientPerMille = cfgRand.range(20, 150);
   const compactEvery = cfgRand.range(10, 200);
   const keys = ["a", "b", "c", "d"].slice(0, cfgRand.range(1, 4));
@@ -152,10 +155,13 @@ export function simulate(opts: SimOptions): SimResult {
     if (first !== undefined) checker.onAppend(n.id, rd.entries, raw.raft.log.term(first.index - 1) ?? -1);
     if (rd.softState) log(() => `n${n.id} ${rd.softState?.role} term ${raw.raft.term} lead n${rd.softState?.lead}`);
     const point: CrashPoint | undefined = n.crashAt;
+    // The planted bug breaks the persistence contract: acks and votes leave before they are durable.
+    const sendFirst = opts.bug === "sendBeforePersist";
+    if (sendFirst) for (const m of rd.messages) net.send(m, now);
     if (point === "beforePersist") return crash(n, point);
     n.persist(rd);
     if (point === "afterPersist") return crash(n, point);
-    for (const m of rd.messages) net.send(m, now);
+    if (!sendFirst) for (const m of rd.messages) net.send(m, now);
     if (point === "afterSend") return crash(n, point);
     if (rd.snapshot !== undefined) {
       n.kv.restore(rd.snapshot.data);
@@ -351,8 +357,17 @@ export function simulate(opts: SimOptions): SimResult {
     if (newest?.raw !== undefined && now % 16 === 0) checker.checkDurability(newest.raw.raft, storages);
   };
 
+  // A broken invariant inside Raft throws ("fail loudly"): that is a violation too.
+  const guardedStep = () => {
+    try {
+      step();
+    } catch (e) {
+      if (!(e instanceof Error)) throw e;
+      checker.violations.push(`invariant: ${e.message}`);
+    }
+  };
   // Phase 1: safety under faults.
-  while (now < steps && checker.violations.length === 0) step();
+  while (now < steps && checker.violations.length === 0) guardedStep();
   // Phase 2: heal everything; a leader must emerge and commit within a bound.
   faulty = false;
   net.heal();
@@ -363,7 +378,7 @@ export function simulate(opts: SimOptions): SimResult {
   }
   log(() => "heal all: liveness phase");
   const deadline = now + LIVENESS_UNITS;
-  while (!live && now < deadline && checker.violations.length === 0) step();
+  while (!live && now < deadline && checker.violations.length === 0) guardedStep();
   if (!live && checker.violations.length === 0) {
     checker.violations.push(`liveness: no commit within ${LIVENESS_UNITS} units after healing`);
   }
