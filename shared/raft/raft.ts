@@ -237,7 +237,7 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.isVoter() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.step(message({ type: "hup", from: this.id }));
     }
@@ -259,10 +259,30 @@ export class Raft {
     }
   }
 
+  /** Ticks until this node's next timer fires (heartbeat or election): lets a host sleep till then. */
+  ticksUntilTimeout(): number {
+    if (this.role === "leader") {
+      return Math.max(
+        1,
+        Math.min(this.heartbeatTimeout - this.heartbeatElapsed, this.electionTimeout - this.electionElapsed),
+      );
+    }
+    return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
+  }
+
   // ---- elections ---------------------------------------------------------------------------
 
+  /**
+   * May this node campaign? Voters may, and so may a node whose own removal is still uncommitted:
+   * it may be needed to commit it (dissertation §4.2.2); its own vote does not count.
+   */
+  private promotable(): boolean {
+    if (this.isVoter()) return true;
+    return this.confIndex > this.log.committed && !this.conf.learners.includes(this.id);
+  }
+
   private hup(transfer: boolean): void {
-    if (this.role === "leader" || !this.isVoter()) return;
+    if (this.role === "leader" || !this.promotable()) return;
     this.campaign(this.preVote && !transfer ? "preVote" : "vote", transfer);
   }
 

@@ -29,9 +29,9 @@ export type SnapshotMetadataOnly = Snapshot["metadata"];
 /** An in-memory Storage, also used by the simulator as each node's "disk". */
 export class MemoryStorage implements Storage {
   hardState: HardState = { term: 0, vote: 0, commit: 0 };
-  private snap: Snapshot;
+  protected snap: Snapshot;
   /** ents[0] is a dummy at the snapshot index/term, so ents[i - snapIndex] is entry i. */
-  private ents: Entry[];
+  protected ents: Entry[];
 
   /**
    * `genesis` is the group's initial configuration. Every peer starts from the same one, including
