@@ -1,0 +1,277 @@
+import {
+  type ConfChange,
+  type Entry,
+  type HardState,
+  type Message,
+  NONE,
+  type NodeId,
+  type Rand,
+  RawNode,
+  type Snapshot,
+  type StateMachine,
+  type Status,
+  type Storage,
+} from "../raft/index.js";
+
+/** Storage a replica can write: one Ready atomically, and compaction. */
+export interface DurableLog extends Storage {
+  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): void;
+  createSnapshot(index: number, data: string): Snapshot;
+}
+
+/** Sends a batch of messages to one peer, fire and forget: Raft retries what is lost. */
+export interface Transport {
+  send(to: NodeId, msgs: Message[]): void;
+}
+
+export interface ReplicaConfig<R> {
+  id: NodeId;
+  storage: DurableLog;
+  transport: Transport;
+  machine: StateMachine<R>;
+  rand: Rand;
+  /** Wall-clock length of one Raft tick. */
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  /** Applied entries kept in the log before it is compacted into a snapshot. */
+  compactEvery: number;
+  /** Runs `fn` soon, after the current event: proposals arriving meanwhile share one Ready. */
+  defer: (fn: () => void) => void;
+  now: number;
+  /** Every applied normal entry with its result, on every replica (the lock waiters listen here). */
+  onApply?: (entry: Entry, result: R) => void;
+}
+
+/** This replica is not the leader; `leader` is its best guess (NONE when unknown). */
+export class NotLeaderError extends Error {
+  constructor(readonly leader: NodeId) {
+    super(`not the leader (leader: ${leader === NONE ? "unknown" : leader})`);
+  }
+}
+
+/** A different entry was committed at the proposal's index: it did not take effect. */
+export class ProposalLostError extends Error {
+  constructor() {
+    super("proposal was superseded by a new leader and did not take effect");
+  }
+}
+
+interface PendingProposal<R> {
+  term: number;
+  resolve: (result: R) => void;
+  reject: (e: Error) => void;
+}
+
+interface PendingRead {
+  index: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * One replica of a Raft group, with the host loop of raw-node.ts: persist each Ready, send its
+ * messages, apply committed entries, advance. It turns proposals and reads into promises and wall
+ * time into ticks. No runtime APIs: the Durable Object (or a test) supplies storage, transport,
+ * clock and `defer`.
+ */
+export class Replica<R> {
+  readonly raw: RawNode;
+  private readonly proposals = new Map<number, PendingProposal<R>>();
+  private readonly confChanges = new Map<number, PendingProposal<void>>();
+  private readonly reads = new Map<string, PendingRead>();
+  private readonly lastHeard = new Map<NodeId, number>();
+  private readSeq = 0;
+  private lastTick: number;
+  private flushQueued = false;
+  private applied: number;
+  private now: number;
+
+  constructor(private readonly cfg: ReplicaConfig<R>) {
+    const snap = cfg.storage.snapshot();
+    cfg.machine.restore(snap.data);
+    this.applied = snap.metadata.index;
+    this.raw = new RawNode({
+      id: cfg.id,
+      storage: cfg.storage,
+      electionTick: cfg.electionTicks,
+      heartbeatTick: cfg.heartbeatTicks,
+      rand: cfg.rand,
+      applied: this.applied,
+      maxInflight: 64,
+    });
+    this.now = cfg.now;
+    this.lastTick = cfg.now;
+  }
+
+  get id(): NodeId {
+    return this.cfg.id;
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.role === "leader";
+  }
+
+  leader(): NodeId {
+    return this.raw.raft.lead;
+  }
+
+  /** Proposes one command; resolves with its result once committed and applied here. */
+  propose(data: string): Promise<R> {
+    if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    const { index, term } = this.raw.propose([data]);
+    this.queueFlush();
+    return new Promise((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+  }
+
+  /** Proposes one membership change; resolves once it is applied here. */
+  changeMembership(cc: ConfChange): Promise<void> {
+    if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    const { index, term } = this.raw.proposeConfChange(cc);
+    this.queueFlush();
+    return new Promise((resolve, reject) => this.confChanges.set(index, { term, resolve: () => resolve(), reject }));
+  }
+
+  /**
+   * Leader housekeeping: promotes learners that have caught up (within `slack` entries), one at a
+   * time, so a new peer votes only once it can keep up.
+   */
+  promoteCaughtUpLearners(slack = 16): void {
+    if (!this.isLeader() || this.confChanges.size > 0) return;
+    const { progress, conf, lastIndex } = this.raw.status();
+    const ready = progress.find((p) => conf.learners.includes(p.id) && p.match + slack >= lastIndex);
+    if (ready === undefined) return;
+    this.changeMembership({ type: "promote", node: ready.id }).catch(() => undefined);
+  }
+
+  /** Resolves once local state reflects every write committed before the call (ReadIndex). */
+  read(): Promise<void> {
+    if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    const context = `${this.cfg.id}:${++this.readSeq}`;
+    this.raw.readIndex(context);
+    this.queueFlush();
+    return new Promise((resolve, reject) => this.reads.set(context, { index: -1, resolve, reject }));
+  }
+
+  /** Messages from peer `from`. Returns the replies to it, so they can ride back on the same call. */
+  receive(from: NodeId, msgs: readonly Message[], now: number): Message[] {
+    this.now = now;
+    this.lastHeard.set(from, now);
+    for (const m of msgs) this.raw.step(m);
+    return this.flush(from);
+  }
+
+  /** Turns elapsed wall time into ticks (several if the object slept), then does the work. */
+  tick(now: number): void {
+    this.now = now;
+    const due = Math.floor((now - this.lastTick) / this.cfg.tickMs);
+    if (due <= 0) return;
+    this.lastTick += due * this.cfg.tickMs;
+    // After a long sleep, a couple of election timeouts of ticks is all that matters.
+    for (let i = 0; i < Math.min(due, 2 * this.cfg.electionTicks); i++) this.raw.tick();
+    this.flush(NONE);
+  }
+
+  /** When the next Raft timer fires (heartbeat or election timeout), in wall-clock ms. */
+  nextWakeup(): number {
+    return this.lastTick + this.raw.raft.ticksUntilTimeout() * this.cfg.tickMs;
+  }
+
+  /** The host crashed or is shutting down: every waiting caller gets `error`. */
+  failAll(error: Error): void {
+    for (const p of [...this.proposals.values(), ...this.confChanges.values()]) p.reject(error);
+    this.confChanges.clear();
+    for (const r of this.reads.values()) r.reject(error);
+    this.proposals.clear();
+    this.reads.clear();
+  }
+
+  status(): Status & { lastContactMs: Map<NodeId, number> } {
+    const lastContactMs = new Map([...this.lastHeard].map(([id, at]) => [id, Math.max(0, this.now - at)]));
+    return { ...this.raw.status(), lastContactMs };
+  }
+
+  private queueFlush(): void {
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    this.cfg.defer(() => {
+      this.flushQueued = false;
+      this.flush(NONE);
+    });
+  }
+
+  /** The host loop: persist, send, apply, advance, until there is nothing left to do. */
+  private flush(replyTo: NodeId): Message[] {
+    const replies: Message[] = [];
+    const wasLeader = this.isLeader();
+    while (this.raw.hasReady()) {
+      const rd = this.raw.ready();
+      this.cfg.storage.persist(rd);
+      const byPeer = new Map<NodeId, Message[]>();
+      for (const m of rd.messages) {
+        if (m.to === replyTo) replies.push(m);
+        else {
+          const batch = byPeer.get(m.to);
+          if (batch === undefined) byPeer.set(m.to, [m]);
+          else batch.push(m);
+        }
+      }
+      for (const [to, batch] of byPeer) this.cfg.transport.send(to, batch);
+      if (rd.snapshot !== undefined) {
+        this.cfg.machine.restore(rd.snapshot.data);
+        this.applied = rd.snapshot.metadata.index;
+      }
+      for (const e of rd.committedEntries) this.apply(e);
+      for (const rs of rd.readStates) {
+        const r = this.reads.get(rs.context);
+        if (r !== undefined) r.index = rs.index;
+      }
+      this.raw.advance(rd);
+      this.resolveReads();
+      this.maybeCompact();
+    }
+    if (wasLeader && !this.isLeader()) {
+      // Reads wait for a ReadState that a deposed leader will never get: fail them fast.
+      // Proposals stay: they may still commit under the new leader, and apply tells.
+      const err = new NotLeaderError(this.leader());
+      for (const r of this.reads.values()) r.reject(err);
+      this.reads.clear();
+    }
+    return replies;
+  }
+
+  private apply(e: Entry): void {
+    this.applied = e.index;
+    const pending = this.proposals.get(e.index);
+    this.proposals.delete(e.index);
+    const change = this.confChanges.get(e.index);
+    this.confChanges.delete(e.index);
+    if (change !== undefined) {
+      if (e.type === "conf" && e.term === change.term) change.resolve();
+      else change.reject(new ProposalLostError());
+    }
+    if (e.type !== "normal" || e.data === "") {
+      pending?.reject(new ProposalLostError());
+      return;
+    }
+    const result = this.cfg.machine.apply(e);
+    this.cfg.onApply?.(e, result);
+    if (pending === undefined) return;
+    if (pending.term === e.term) pending.resolve(result);
+    else pending.reject(new ProposalLostError());
+  }
+
+  private resolveReads(): void {
+    for (const [ctx, r] of this.reads) {
+      if (r.index < 0 || r.index > this.applied) continue;
+      this.reads.delete(ctx);
+      r.resolve();
+    }
+  }
+
+  private maybeCompact(): void {
+    if (this.applied - this.cfg.storage.firstIndex() >= this.cfg.compactEvery) {
+      this.cfg.storage.createSnapshot(this.applied, this.cfg.machine.snapshot());
+    }
+  }
+}
