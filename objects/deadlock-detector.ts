@@ -1,0 +1,37 @@
+import { DurableObject } from "cloudflare:workers";
+import { clusterShape } from "../shared/cluster.js";
+import { findCycles, type GroupWaitEdge } from "../shared/locks/wait-for-graph.js";
+import type { Env } from "../workers/env.js";
+import { callGroup } from "../workers/groups.js";
+
+/** How often to look while anyone waits: a cross-group cycle is broken within about this long. */
+const SCAN_MS = 250;
+
+/**
+ * Finds deadlocks that span groups (no single group sees them): while any lock request waits, it
+ * collects every group leader's wait-for edges, finds the cycles (shared/locks/wait-for-graph.ts)
+ * and cancels each cycle's newest wait, which answers that request 409 deadlock.
+ */
+export class DeadlockDetector extends DurableObject<Env> {
+  /** Called by a peer when a request starts waiting. */
+  async wake(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SCAN_MS);
+  }
+
+  override async alarm(): Promise<void> {
+    const { groups } = clusterShape(this.env);
+    const edges: GroupWaitEdge[] = [];
+    await Promise.all(
+      Array.from({ length: groups }, async (_, group) => {
+        const res = await callGroup(this.env, group, (peer, name) => peer.waitEdges(name), 1000);
+        if (res.ok) for (const e of res.value) edges.push({ ...e, group });
+      }),
+    );
+    for (const v of findCycles(edges)) {
+      const { group, ...victim } = v;
+      await callGroup(this.env, group, (peer, name) => peer.cancelWait(name, victim), 1000);
+    }
+    // Keep looking while anyone waits; a new wait wakes us again.
+    if (edges.length > 0) await this.ctx.storage.setAlarm(Date.now() + SCAN_MS);
+  }
+}

@@ -1,0 +1,290 @@
+import { DurableObject } from "cloudflare:workers";
+import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
+import { type LockReply, type LockRequest, LockService } from "../shared/locks/lock-service.js";
+import { LockTable } from "../shared/locks/lock-table.js";
+import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
+import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
+import { NotLeaderError, ProposalLostError, Replica } from "../shared/replica/replica.js";
+import type { Env } from "../workers/env.js";
+import { SqliteStorage } from "./sqlite-storage.js";
+
+/** What a peer answers: a value, or why not (so the Worker can retry elsewhere). */
+export type PeerReply<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: "not-leader"; leader: NodeId }
+  | { ok: false; error: "down" }
+  | { ok: false; error: "timeout" };
+
+export interface PeerStatus {
+  id: NodeId;
+  role: string;
+  term: number;
+  leader: NodeId;
+  commitIndex: number;
+  lastIndex: number;
+  voters: NodeId[];
+  learners: NodeId[];
+  progress: { id: NodeId; matchIndex: number; lastContactMs: number | null }[];
+}
+
+const COMMIT_TIMEOUT_MS = 2500;
+
+interface Core {
+  replica: Replica<ReturnType<LockTable["apply"]>>;
+  locks: LockService;
+}
+
+/**
+ * One Raft peer of one group. Thin glue: SQLite storage, one alarm for every timer, Workers RPC
+ * between peers, and a fault layer (crash, partition) for the admin routes. The logic lives in
+ * shared/replica (the Raft host loop) and shared/locks (the state machine and held requests).
+ */
+export class RaftPeer extends DurableObject<Env> {
+  private group = -1;
+  private id: NodeId = 0;
+  private core: Core | undefined;
+  private crashed = false;
+  private blocked = new Set<NodeId>();
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS peer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    ctx.blockConcurrencyWhile(async () => {
+      const name = this.meta("name");
+      this.crashed = this.meta("crashed") === "true";
+      this.blocked = new Set(JSON.parse(this.meta("blocked") ?? "[]") as NodeId[]);
+      if (name !== undefined) this.identify(name);
+    });
+  }
+
+  // ---- RPC from peers and the Worker --------------------------------------------------------
+
+  /** Raft messages from peer `from`; the replies to it travel back as the result. */
+  async receive(name: string, from: NodeId, msgs: Message[]): Promise<Message[]> {
+    const core = this.start(name);
+    if (core === undefined) throw new Error("peer is down");
+    if (this.blocked.has(from)) return [];
+    const replies = core.replica.receive(from, msgs, Date.now());
+    this.arm(core);
+    return replies;
+  }
+
+  /** A lock request: served here if leader, else forwarded once to the leader. */
+  async lock(name: string, req: LockRequest, forwarded = false): Promise<PeerReply<LockReply>> {
+    const core = this.start(name);
+    if (core === undefined) return { ok: false, error: "down" };
+    if (!core.replica.isLeader()) {
+      const leader = core.replica.leader();
+      if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
+      return this.peer(leader).lock(peerName(this.group, leader), req, true);
+    }
+    const waitMs = req.op === "acquire" ? req.waitMs : 0;
+    return this.guard(core, () => core.locks.handle(req), COMMIT_TIMEOUT_MS + waitMs);
+  }
+
+  /** This group's wait-for edges (leader only), for the cross-group deadlock detector. */
+  async waitEdges(name: string): Promise<PeerReply<ResourceWaitEdge[]>> {
+    const core = this.start(name);
+    if (core === undefined) return { ok: false, error: "down" };
+    return this.guard(core, () => core.locks.waitEdges(), COMMIT_TIMEOUT_MS);
+  }
+
+  async cancelWait(
+    name: string,
+    victim: { resource: string; owner: string; since: number; cycle: string[] },
+  ): Promise<PeerReply<unknown>> {
+    const core = this.start(name);
+    if (core === undefined) return { ok: false, error: "down" };
+    return this.guard(core, () => core.locks.cancel(victim), COMMIT_TIMEOUT_MS);
+  }
+
+  async status(name: string): Promise<PeerStatus | null> {
+    const core = this.start(name);
+    if (core === undefined) return null;
+    const s = core.replica.status();
+    return {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader: s.lead,
+      commitIndex: s.commit,
+      lastIndex: s.lastIndex,
+      voters: s.conf.voters,
+      learners: s.conf.learners,
+      progress: s.progress.map((p) => ({
+        id: p.id,
+        matchIndex: p.match,
+        lastContactMs: p.id === s.id ? 0 : (s.lastContactMs.get(p.id) ?? null),
+      })),
+    };
+  }
+
+  /** Membership: add a learner (promoted by the leader once caught up), or remove a peer. */
+  async changeMembership(name: string, cc: ConfChange): Promise<PeerReply<void>> {
+    const core = this.start(name);
+    if (core === undefined) return { ok: false, error: "down" };
+    if (!core.replica.isLeader()) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+    if (cc.type === "addLearner") this.send(cc.node, []); // wake the new peer's object
+    return this.guard(core, () => core.replica.changeMembership(cc), COMMIT_TIMEOUT_MS);
+  }
+
+  // ---- faults (admin routes) ----------------------------------------------------------------
+
+  /** Loses every in-memory state and stops answering until `restart`. */
+  async crash(name: string): Promise<void> {
+    this.identify(name);
+    this.crashed = true;
+    this.setMeta("crashed", "true");
+    this.core?.replica.failAll(new Error("peer crashed"));
+    this.core = undefined;
+    this.alarmAt = null;
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  async restart(name: string): Promise<void> {
+    this.crashed = false;
+    this.setMeta("crashed", "false");
+    this.start(name);
+  }
+
+  /** Stops exchanging Raft messages with these peers (both directions, as each side drops). */
+  async setBlocked(name: string, peers: NodeId[]): Promise<void> {
+    this.identify(name);
+    this.blocked = new Set(peers);
+    this.setMeta("blocked", JSON.stringify(peers));
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const core = this.start();
+    if (core === undefined) return;
+    core.replica.tick(Date.now());
+    core.locks.housekeeping();
+    core.replica.promoteCaughtUpLearners();
+    this.arm(core);
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  /** Starts lazily on the first call (and after a restart); undefined while crashed. */
+  private start(name?: string): Core | undefined {
+    if (name !== undefined) this.identify(name);
+    if (this.crashed || this.id === 0) return undefined;
+    if (this.core !== undefined) {
+      if (this.alarmAt === null) this.arm(this.core);
+      return this.core;
+    }
+    const shape = clusterShape(this.env);
+    const tickMs = Number(this.env.RAFT_TICK_MS ?? 50);
+    const storage = new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] });
+    const table = new LockTable();
+    let locks: LockService | undefined;
+    const replica: Core["replica"] = new Replica({
+      id: this.id,
+      storage,
+      transport: { send: (to, msgs) => this.send(to, msgs) },
+      machine: table,
+      rand: new Rand((Date.now() ^ (this.id * 0x9e3779b9)) >>> 0),
+      tickMs,
+      electionTicks: 10,
+      heartbeatTicks: 2,
+      compactEvery: 1000,
+      defer: (fn) => setTimeout(fn, 0),
+      now: Date.now(),
+      onApply: (entry, applied) => locks?.onApply(entry, applied),
+    });
+    const detector = this.env.DEADLOCK_DETECTOR;
+    locks = new LockService(
+      replica,
+      table,
+      Date.now,
+      (ms) => new Promise((r) => setTimeout(r, ms)),
+      () =>
+        void detector
+          .get(detector.idFromName("detector"))
+          .wake()
+          .catch(() => undefined),
+    );
+    const core = { replica, locks };
+    this.core = core;
+    // Wake the other genesis peers: a Durable Object runs nothing until it is called.
+    for (const id of genesisVoters(shape)) if (id !== this.id) this.send(id, []);
+    this.arm(core);
+    return core;
+  }
+
+  private identify(name: string): void {
+    if (this.id !== 0) return;
+    const m = /^g(\d+)-p(\d+)$/.exec(name);
+    if (m === null) throw new Error(`bad peer name ${name}`);
+    this.group = Number(m[1]);
+    this.id = Number(m[2]);
+    this.setMeta("name", name);
+  }
+
+  /** One alarm for every timer: the next Raft tick that matters, or the next lock deadline. */
+  private arm(core: Core): void {
+    const next = Math.min(core.replica.nextWakeup(), core.locks.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    this.alarmAt = next;
+    void this.ctx.storage.setAlarm(next);
+  }
+
+  private async guard<T>(core: Core, work: () => Promise<T>, timeoutMs: number): Promise<PeerReply<T>> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    try {
+      const out = await Promise.race([work(), timeout]);
+      if (out === "timeout") return { ok: false, error: "timeout" };
+      return { ok: true, value: out };
+    } catch (e) {
+      if (e instanceof NotLeaderError) return { ok: false, error: "not-leader", leader: e.leader };
+      // Refused before anything was appended (e.g. a leadership transfer is under way).
+      if (e instanceof ProposalDroppedError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+      // Superseded by a new leader: it did not happen; the caller retries at the new leader.
+      if (e instanceof ProposalLostError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+      if (this.crashed) return { ok: false, error: "down" };
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      this.arm(core);
+    }
+  }
+
+  // ---- transport ----------------------------------------------------------------------------
+
+  private peer(id: NodeId): DurableObjectStub<RaftPeer> {
+    return this.env.RAFT_PEER.get(this.env.RAFT_PEER.idFromName(peerName(this.group, id)));
+  }
+
+  /** Fire and forget over Workers RPC; the replies come back as the call's result. */
+  private send(to: NodeId, msgs: Message[]): void {
+    if (this.blocked.has(to)) return;
+    this.peer(to)
+      .receive(peerName(this.group, to), this.id, msgs)
+      .then(
+        (replies) => {
+          const core = this.core;
+          if (core === undefined || this.blocked.has(to) || replies.length === 0) return;
+          const back = core.replica.receive(to, replies, Date.now());
+          if (back.length > 0) this.send(to, back);
+          this.arm(core);
+        },
+        () => this.core?.replica.raw.reportUnreachable(to),
+      );
+  }
+
+  private meta(key: string): string | undefined {
+    const row = this.ctx.storage.sql
+      .exec<{ value: string }>("SELECT value FROM peer_meta WHERE key = ?", key)
+      .toArray()[0];
+    return row?.value;
+  }
+
+  private setMeta(key: string, value: string): void {
+    this.ctx.storage.sql.exec("INSERT OR REPLACE INTO peer_meta (key, value) VALUES (?, ?)", key, value);
+  }
+}

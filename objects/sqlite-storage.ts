@@ -1,0 +1,112 @@
+import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "../shared/raft/index.js";
+
+/**
+ * Raft storage in a Durable Object's SQLite database. Raft reads from the in-memory mirror it
+ * inherits (MemoryStorage); every write goes to SQLite as well. `persist` writes one Ready in one
+ * synchronous transaction, so a crash keeps all of it or none, and the output gate holds every
+ * message sent afterwards until it is durable.
+ */
+export class SqliteStorage extends MemoryStorage {
+  private readonly sql: SqlStorage;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    genesis: ConfState,
+  ) {
+    super(genesis);
+    this.sql = storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS raft_hard_state (id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, conf TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS raft_entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
+    `);
+    this.load();
+  }
+
+  /** Rebuilds the in-memory mirror from SQLite (on every wake of the object). */
+  private load(): void {
+    const hs = this.sql
+      .exec<{ term: number; vote: number; commit_index: number }>("SELECT * FROM raft_hard_state")
+      .toArray()[0];
+    if (hs !== undefined) this.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit_index };
+    const snap = this.sql
+      .exec<{ idx: number; term: number; conf: string; data: string }>("SELECT * FROM raft_snapshot")
+      .toArray()[0];
+    if (snap !== undefined) {
+      this.snap = { metadata: { index: snap.idx, term: snap.term, conf: JSON.parse(snap.conf) }, data: snap.data };
+      this.ents = [{ term: snap.term, index: snap.idx, type: "normal", data: "" }];
+    }
+    const rows = this.sql.exec<{ idx: number; term: number; type: string; data: string }>(
+      "SELECT idx, term, type, data FROM raft_entries WHERE idx > ? ORDER BY idx",
+      this.snap.metadata.index,
+    );
+    for (const r of rows) this.ents.push({ index: r.idx, term: r.term, type: r.type as Entry["type"], data: r.data });
+  }
+
+  /** One Ready's durable part, atomically. */
+  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): void {
+    this.storage.transactionSync(() => {
+      if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
+      this.append(rd.entries);
+      if (rd.hardState !== undefined) this.setHardState(rd.hardState);
+    });
+  }
+
+  override setHardState(hs: HardState): void {
+    super.setHardState(hs);
+    this.sql.exec(
+      "INSERT OR REPLACE INTO raft_hard_state (id, term, vote, commit_index) VALUES (0, ?, ?, ?)",
+      hs.term,
+      hs.vote,
+      hs.commit,
+    );
+  }
+
+  override append(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    super.append(entries);
+    // A follower's conflicting suffix is replaced: drop it, then write the new entries.
+    this.sql.exec("DELETE FROM raft_entries WHERE idx >= ?", first.index);
+    for (const e of entries) {
+      if (e.index <= this.snap.metadata.index) continue;
+      this.sql.exec(
+        "INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)",
+        e.index,
+        e.term,
+        e.type,
+        e.data,
+      );
+    }
+  }
+
+  override applySnapshot(snap: Snapshot): void {
+    if (snap.metadata.index <= this.snap.metadata.index) return;
+    super.applySnapshot(snap);
+    this.sql.exec("DELETE FROM raft_entries");
+    this.writeSnapshot();
+  }
+
+  override createSnapshot(index: number, data: string): Snapshot {
+    const before = this.snap;
+    const snap = super.createSnapshot(index, data);
+    if (snap !== before) {
+      this.storage.transactionSync(() => {
+        this.writeSnapshot();
+        this.sql.exec("DELETE FROM raft_entries WHERE idx <= ?", index);
+      });
+    }
+    return snap;
+  }
+
+  private writeSnapshot(): void {
+    const { index, term, conf } = this.snap.metadata;
+    this.sql.exec(
+      "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf, data) VALUES (0, ?, ?, ?, ?)",
+      index,
+      term,
+      JSON.stringify(conf),
+      this.snap.data,
+    );
+  }
+}

@@ -1,0 +1,130 @@
+import type { Entry } from "../raft/types.js";
+import type { Replica } from "../replica/replica.js";
+import type { LockTable } from "./lock-table.js";
+import type { LockApplied, LockCommand, LockEvent, LockMode, LockResult, LockView } from "./types.js";
+import type { ResourceWaitEdge } from "./wait-for-graph.js";
+
+/** What a client asks of the lock service (the routes' bodies, validated). */
+export type LockRequest =
+  | { op: "acquire"; resource: string; owner: string; mode: LockMode; ttlMs: number; waitMs: number }
+  | { op: "release"; resource: string; owner: string }
+  | { op: "renew"; resource: string; owner: string; ttlMs?: number }
+  | { op: "view"; resource: string };
+
+/** The final answer: a command's result, a waiter's event, or a view. */
+export type LockReply = LockResult | LockEvent | { type: "view"; view: LockView } | { type: "unknown" };
+
+/** How long past a wait's deadline to wait for the `expire` that ends it before giving up. */
+const WAIT_GRACE_MS = 3000;
+
+interface Interest {
+  resolve: (event: LockEvent) => void;
+}
+
+/**
+ * The lock manager on one replica: turns requests into commands stamped with the leader's clock,
+ * proposes them, and holds waiting acquires open until an applied entry grants, times out or
+ * cancels them. Pure: the Durable Object supplies the replica, the clock and the timers.
+ */
+export class LockService {
+  /** Held acquires by "resource\0owner": events of applied entries answer them. */
+  private readonly interests = new Map<string, Interest[]>();
+  private expireInFlight = false;
+
+  constructor(
+    private readonly replica: Replica<LockApplied | null>,
+    private readonly table: LockTable,
+    private readonly clock: () => number,
+    private readonly sleep: (ms: number) => Promise<void>,
+    /** Told whenever a request starts waiting: the cross-group deadlock detector should look. */
+    private readonly onWaiting: () => void = () => {},
+  ) {}
+
+  /** Wire this as the replica's `onApply`: every replica sees every event, in log order. */
+  onApply(_entry: Entry, applied: LockApplied | null): void {
+    if (applied === null) return;
+    for (const event of applied.events) {
+      const key = keyOf(event.resource, event.owner);
+      const waiting = this.interests.get(key);
+      if (waiting === undefined) continue;
+      this.interests.delete(key);
+      for (const w of waiting) w.resolve(event);
+    }
+  }
+
+  /** Serves one request on the leader (throws NotLeaderError elsewhere). */
+  async handle(req: LockRequest): Promise<LockReply> {
+    if (req.op === "view") {
+      await this.replica.read();
+      return { type: "view", view: this.table.view(req.resource, this.clock()) };
+    }
+    if (req.op !== "acquire") {
+      const applied = await this.propose({ ...req, type: req.op, now: this.clock() });
+      return applied.result;
+    }
+    // Listen before proposing: the grant may be applied in the same flush as the wait itself.
+    const key = keyOf(req.resource, req.owner);
+    let onEvent: (e: LockEvent) => void = () => {};
+    const event = new Promise<LockEvent>((resolve) => {
+      onEvent = resolve;
+    });
+    const interest = { resolve: onEvent };
+    const list = this.interests.get(key) ?? [];
+    list.push(interest);
+    this.interests.set(key, list);
+    try {
+      const { op: _op, ...fields } = req;
+      const applied = await this.propose({ ...fields, type: "acquire", now: this.clock() });
+      if (applied.result.type !== "waiting") return applied.result;
+      this.onWaiting();
+      const patience = applied.result.deadline - this.clock() + WAIT_GRACE_MS;
+      const timedOut = this.sleep(Math.max(0, patience)).then(() => ({ type: "unknown" }) as const);
+      // Without any event by then this replica is cut off: the outcome is unknown to us.
+      return await Promise.race([event, timedOut]);
+    } finally {
+      const rest = (this.interests.get(key) ?? []).filter((i) => i !== interest);
+      if (rest.length > 0) this.interests.set(key, rest);
+      else this.interests.delete(key);
+    }
+  }
+
+  /** Leader housekeeping on every wake: expire leases and waits whose time has come. */
+  housekeeping(): void {
+    if (!this.replica.isLeader() || this.expireInFlight) return;
+    const deadline = this.table.nextDeadline();
+    if (deadline === undefined || deadline > this.clock()) return;
+    this.expireInFlight = true;
+    this.propose({ type: "expire", now: this.clock() })
+      .catch(() => undefined)
+      .finally(() => {
+        this.expireInFlight = false;
+      });
+  }
+
+  /** When housekeeping next has work: the earliest lease end or wait deadline. */
+  nextDeadline(): number | undefined {
+    return this.table.nextDeadline();
+  }
+
+  /** This group's wait-for edges, for the cross-group deadlock detector (leader only). */
+  async waitEdges(): Promise<ResourceWaitEdge[]> {
+    await this.replica.read();
+    return this.table.waitEdges(this.clock());
+  }
+
+  /** Cancels the wait chosen as a cross-group deadlock victim. */
+  async cancel(victim: { resource: string; owner: string; since: number; cycle: string[] }): Promise<LockResult> {
+    const applied = await this.propose({ type: "cancel", reason: "deadlock", now: this.clock(), ...victim });
+    return applied.result;
+  }
+
+  private async propose(cmd: LockCommand): Promise<LockApplied> {
+    const applied = await this.replica.propose(JSON.stringify(cmd));
+    if (applied === null) throw new Error("lock command applied as a no-op");
+    return applied;
+  }
+}
+
+function keyOf(resource: string, owner: string): string {
+  return `${resource}\0${owner}`;
+}
