@@ -16,7 +16,13 @@ export default defineConfig({
       },
       {
         // The Worker itself inside workerd, configured from wrangler.toml.
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" } })],
+        // Fault injection is on so the partition and crash tests can use the admin routes.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { FAULT_INJECTION: "true" } },
+          }),
+        ],
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],

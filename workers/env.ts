@@ -1,0 +1,15 @@
+import type { DeadlockDetector } from "../objects/deadlock-detector.js";
+import type { RaftPeer } from "../objects/raft-peer.js";
+
+/** Bindings and settings (strings from wrangler.toml vars, `.env` or secrets). */
+export interface Env {
+  RAFT_PEER: DurableObjectNamespace<RaftPeer>;
+  DEADLOCK_DETECTOR: DurableObjectNamespace<DeadlockDetector>;
+  API_TOKEN?: string;
+  ADMIN_TOKEN?: string;
+  FAULT_INJECTION?: string;
+  RAFT_GROUPS?: string;
+  RAFT_PEERS?: string;
+  /** Wall-clock length of a Raft tick (default 50 ms: heartbeats every 100 ms, elections after 0.5–1 s). */
+  RAFT_TICK_MS?: string;
+}

@@ -1,0 +1,63 @@
+import type { PeerReply, RaftPeer } from "../objects/raft-peer.js";
+import { clusterShape, groupName, peerName } from "../shared/cluster.js";
+import { HashRing } from "../shared/hashing/ring.js";
+import type { NodeId } from "../shared/raft/index.js";
+import type { Env } from "./env.js";
+
+type Peer = DurableObjectStub<RaftPeer>;
+
+/** The last leader seen per group, in this isolate: most requests go straight to it. */
+const leaderHints = new Map<number, NodeId>();
+let ring: { groups: number; ring: HashRing } | undefined;
+
+/** The Raft group that owns `key` (a lock resource, a queue shard, a cache key). */
+export function groupOf(env: Env, key: string): number {
+  const { groups } = clusterShape(env);
+  if (ring?.groups !== groups) {
+    ring = { groups, ring: new HashRing(Array.from({ length: groups }, (_, g) => groupName(g))) };
+  }
+  return Number(ring.ring.lookup(key).slice(1));
+}
+
+export function peerStub(env: Env, group: number, id: NodeId): Peer {
+  return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)));
+}
+
+export type GroupOutcome<T> = { ok: true; value: T } | { ok: false; reason: "no-quorum" };
+
+/**
+ * Runs `call` on the leader of `group`: tries the last known leader, follows not-leader hints,
+ * skips peers that are down, and retries until `deadlineMs` has passed (then: no quorum).
+ * A call that timed out after proposing is not retried: its outcome is unknown.
+ */
+export async function callGroup<T>(
+  env: Env,
+  group: number,
+  call: (peer: Peer, name: string) => Promise<PeerReply<T>>,
+  deadlineMs: number,
+  /** Enter through this peer only (it forwards to the leader if it can reach it): `x-raft-peer`. */
+  via?: NodeId,
+): Promise<GroupOutcome<T>> {
+  const { peers } = clusterShape(env);
+  const until = Date.now() + deadlineMs;
+  let next = via ?? leaderHints.get(group) ?? 1;
+  for (let attempt = 0; ; attempt++) {
+    const id = next;
+    let reply: PeerReply<T> | undefined;
+    try {
+      reply = await call(peerStub(env, group, id), peerName(group, id));
+    } catch {
+      reply = undefined; // unreachable: try another peer
+    }
+    if (reply?.ok) {
+      if (via === undefined) leaderHints.set(group, id);
+      return reply;
+    }
+    if (reply?.error === "timeout") return { ok: false, reason: "no-quorum" };
+    if (Date.now() >= until) return { ok: false, reason: "no-quorum" };
+    // Follow the peer's hint, else try the next one; pause after each round (an election runs).
+    const hint = reply?.error === "not-leader" ? reply.leader : 0;
+    next = via ?? (hint !== 0 && hint !== id ? hint : (id % peers) + 1);
+    if ((attempt + 1) % peers === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,130 @@
+import { z } from "zod";
+import { AcquireBody, GrantReply, LockViewReply, PartitionBody, PeerBody, ReleaseBody, RenewBody } from "./schemas.js";
+
+type Op = { summary: string; body?: z.ZodType; ok?: z.ZodType; status?: number; errors?: string[] };
+
+const problem = { $ref: "#/components/schemas/Problem" };
+const json = (schema: z.ZodType) => ({ "application/json": { schema: z.toJSONSchema(schema, { io: "input" }) } });
+
+function operation(op: Op) {
+  const responses: Record<string, unknown> = {
+    [String(op.status ?? 200)]: { description: "OK", ...(op.ok ? { content: json(op.ok) } : {}) },
+  };
+  for (const code of op.errors ?? []) {
+    responses[code] = { description: "problem", content: { "application/problem+json": { schema: problem } } };
+  }
+  return {
+    summary: op.summary,
+    ...(op.body ? { requestBody: { required: true, content: json(op.body) } } : {}),
+    responses,
+  };
+}
+
+const name = (n: string) => ({
+  name: n,
+  in: "path",
+  required: true,
+  schema: { type: "string", pattern: "^[A-Za-z0-9._:@/-]{1,200}$" },
+});
+
+/** The OpenAPI 3.1 document of every route, request bodies generated from the zod schemas. */
+export function openApiDocument() {
+  const lockErrors = ["400", "401", "409", "503"];
+  return {
+    openapi: "3.1.0",
+    info: { title: "raft-locks", version: "1" },
+    components: {
+      schemas: {
+        Problem: {
+          type: "object",
+          required: ["type", "title", "status", "detail"],
+          properties: {
+            type: { type: "string" },
+            title: { type: "string" },
+            status: { type: "integer" },
+            detail: { type: "string" },
+          },
+        },
+      },
+      securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      "/v1/locks/{resource}/acquire": {
+        parameters: [name("resource")],
+        post: operation({ summary: "Acquire a lock", body: AcquireBody, ok: GrantReply, errors: lockErrors }),
+      },
+      "/v1/locks/{resource}/release": {
+        parameters: [name("resource")],
+        post: operation({
+          summary: "Release a lock",
+          body: ReleaseBody,
+          ok: z.object({ released: z.boolean() }),
+          errors: lockErrors,
+        }),
+      },
+      "/v1/locks/{resource}/renew": {
+        parameters: [name("resource")],
+        post: operation({
+          summary: "Renew a lease",
+          body: RenewBody,
+          ok: z.object({ expiresAt: z.number() }),
+          errors: lockErrors,
+        }),
+      },
+      "/v1/locks/{resource}": {
+        parameters: [name("resource")],
+        get: operation({ summary: "Lock state (linearizable read)", ok: LockViewReply, errors: ["400", "401", "503"] }),
+      },
+      "/v1/cluster": { get: operation({ summary: "Raft groups, leaders and peers", errors: ["401"] }) },
+      "/v1/cluster/peers": {
+        post: operation({
+          summary: "Add a peer to every group (admin)",
+          body: PeerBody,
+          status: 202,
+          errors: ["400", "401", "403", "503"],
+        }),
+      },
+      "/v1/cluster/peers/{id}": {
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        delete: operation({
+          summary: "Remove a peer from every group (admin)",
+          status: 202,
+          errors: ["401", "403", "503"],
+        }),
+      },
+      "/v1/admin/partition": {
+        post: operation({
+          summary: "Partition peers (fault injection)",
+          body: PartitionBody,
+          errors: ["400", "401", "403", "404"],
+        }),
+      },
+      "/v1/admin/heal": {
+        post: operation({ summary: "Restore all links (fault injection)", errors: ["401", "403", "404"] }),
+      },
+      "/v1/admin/peers/{id}/crash": {
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({ summary: "Crash a peer (fault injection)", errors: ["401", "403", "404"] }),
+      },
+      "/v1/admin/peers/{id}/restart": {
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({ summary: "Restart a peer from storage (fault injection)", errors: ["401", "403", "404"] }),
+      },
+      "/healthz": { get: { summary: "The process serves", security: [], responses: { "200": { description: "OK" } } } },
+      "/readyz": {
+        get: {
+          summary: "Every group has a leader",
+          security: [],
+          responses: { "200": { description: "ready" }, "503": { description: "not ready" } },
+        },
+      },
+      "/metrics": {
+        get: { summary: "Prometheus metrics", security: [], responses: { "200": { description: "text exposition" } } },
+      },
+      "/openapi.json": {
+        get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import { Hono } from "hono";
+import type { PeerStatus } from "../../objects/raft-peer.js";
+import { clusterShape, genesisVoters, groupName, parsePeerId } from "../../shared/cluster.js";
+import type { ConfChange } from "../../shared/raft/index.js";
+import type { Env } from "../env.js";
+import { callGroup, peerStub } from "../groups.js";
+import { noQuorum, readBody } from "../http.js";
+import { problem } from "../problem.js";
+import { PeerBody } from "../schemas.js";
+
+export const cluster = new Hono<{ Bindings: Env }>();
+
+/** Every peer's own view of one group (null for a peer that is down). */
+async function groupStatus(env: Env, group: number): Promise<(PeerStatus | null)[]> {
+  const ids = new Set(genesisVoters(clusterShape(env)));
+  const first = await Promise.all([...ids].map((id) => statusOf(env, group, id)));
+  // Peers added since genesis are known from any member's configuration.
+  const extra = new Set<number>();
+  for (const s of first)
+    for (const id of [...(s?.voters ?? []), ...(s?.learners ?? [])]) if (!ids.has(id)) extra.add(id);
+  const more = await Promise.all([...extra].map((id) => statusOf(env, group, id)));
+  return [...first, ...more];
+}
+
+async function statusOf(env: Env, group: number, id: number): Promise<PeerStatus | null> {
+  try {
+    return await peerStub(env, group, id).status(`g${group}-p${id}`);
+  } catch {
+    return null;
+  }
+}
+
+/** The group as its leader sees it (the leader of the highest term, if several think they lead). */
+export async function describeGroup(env: Env, group: number) {
+  const statuses = await groupStatus(env, group);
+  const live = statuses.filter((s): s is PeerStatus => s !== null);
+  const leader = live.filter((s) => s.role === "leader").sort((a, b) => b.term - a.term)[0];
+  const term = Math.max(0, ...live.map((s) => s.term));
+  const members = leader ? [...leader.voters, ...leader.learners] : genesisVoters(clusterShape(env));
+  const peers = members.map((id) => {
+    const own = live.find((s) => s.id === id);
+    const progress = leader?.progress.find((p) => p.id === id);
+    const role = own === undefined ? "down" : leader?.learners.includes(id) ? "learner" : own.role;
+    return {
+      id: `p${id}`,
+      role,
+      matchIndex: progress?.matchIndex ?? own?.lastIndex ?? 0,
+      lastContactMs: progress?.lastContactMs ?? null,
+    };
+  });
+  return {
+    group: groupName(group),
+    leader: leader ? `p${leader.id}` : null,
+    term: leader?.term ?? term,
+    commitIndex: leader?.commitIndex ?? Math.max(0, ...live.map((s) => s.commitIndex)),
+    peers,
+  };
+}
+
+cluster.get("/", async (c) => {
+  const { groups } = clusterShape(c.env);
+  const all = await Promise.all(Array.from({ length: groups }, (_, g) => describeGroup(c.env, g)));
+  return c.json({ groups: all });
+});
+
+/** Adds a peer to every group: a learner first, promoted by each leader once caught up. */
+cluster.post("/peers", async (c) => {
+  const body = await readBody(c, PeerBody);
+  if (!body.ok) return body.response;
+  const id = parsePeerId(body.value.id) as number;
+  return changeEveryGroup(c.env, { type: "addLearner", node: id });
+});
+
+cluster.delete("/peers/:id", async (c) => {
+  const id = parsePeerId(c.req.param("id"));
+  if (id === undefined) return problem("validation", "peer ids are p1, p2, ...");
+  return changeEveryGroup(c.env, { type: "remove", node: id });
+});
+
+async function changeEveryGroup(env: Env, cc: ConfChange): Promise<Response> {
+  const { groups } = clusterShape(env);
+  const results = await Promise.all(
+    Array.from({ length: groups }, (_, g) => callGroup(env, g, (peer, name) => peer.changeMembership(name, cc), 4000)),
+  );
+  if (results.some((r) => !r.ok)) return noQuorum("not every group could accept the membership change");
+  return new Response(JSON.stringify({ accepted: true, change: cc.type, peer: `p${cc.node}` }), {
+    status: 202,
+    headers: { "content-type": "application/json" },
+  });
+}

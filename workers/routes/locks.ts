@@ -1,0 +1,84 @@
+import { type Context, Hono } from "hono";
+import { parsePeerId } from "../../shared/cluster.js";
+import type { LockReply, LockRequest } from "../../shared/locks/lock-service.js";
+import type { Env } from "../env.js";
+import { callGroup, groupOf } from "../groups.js";
+import { noQuorum, pathName, readBody } from "../http.js";
+import { problem } from "../problem.js";
+import { AcquireBody, ReleaseBody, RenewBody } from "../schemas.js";
+
+/** How long the Worker looks for a leader that can commit before answering 503. */
+const LEADER_DEADLINE_MS = 4000;
+
+export const locks = new Hono<{ Bindings: Env }>();
+
+locks.post("/:resource/acquire", async (c) => {
+  const resource = pathName(c, "resource");
+  if (!resource.ok) return resource.response;
+  const body = await readBody(c, AcquireBody);
+  if (!body.ok) return body.response;
+  return run(c, { op: "acquire", resource: resource.value, ...body.value });
+});
+
+locks.post("/:resource/release", async (c) => {
+  const resource = pathName(c, "resource");
+  if (!resource.ok) return resource.response;
+  const body = await readBody(c, ReleaseBody);
+  if (!body.ok) return body.response;
+  return run(c, { op: "release", resource: resource.value, owner: body.value.owner });
+});
+
+locks.post("/:resource/renew", async (c) => {
+  const resource = pathName(c, "resource");
+  if (!resource.ok) return resource.response;
+  const body = await readBody(c, RenewBody);
+  if (!body.ok) return body.response;
+  return run(c, { op: "renew", resource: resource.value, ...body.value });
+});
+
+locks.get("/:resource", async (c) => {
+  const resource = pathName(c, "resource");
+  if (!resource.ok) return resource.response;
+  return run(c, { op: "view", resource: resource.value });
+});
+
+/** Sends the request to the leader of the resource's group and maps the answer to HTTP. */
+async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Response> {
+  const group = groupOf(c.env, req.resource);
+  const via = parsePeerId(c.req.header("x-raft-peer") ?? "");
+  const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req), LEADER_DEADLINE_MS, via);
+  if (!out.ok) return noQuorum();
+  return toResponse(out.value);
+}
+
+function toResponse(reply: LockReply): Response {
+  switch (reply.type) {
+    case "granted": {
+      const { resource, owner, mode, fencingToken, expiresAt } = reply;
+      return Response.json({ resource, owner, mode, fencingToken, expiresAt });
+    }
+    case "conflict":
+    case "timedOut":
+      return problem("lock-conflict", `${reply.resource} is held by others`, { extra: { holders: reply.holders } });
+    case "deadlock":
+      return problem("deadlock", `waiting for ${reply.resource} would deadlock`, { extra: { cycle: reply.cycle } });
+    case "cancelled":
+      if ("cycle" in reply) {
+        return problem("deadlock", `the wait for ${reply.resource} closed a deadlock`, {
+          extra: { cycle: reply.cycle },
+        });
+      }
+      return noQuorum();
+    case "released":
+      return Response.json({ released: true });
+    case "renewed":
+      return Response.json({ expiresAt: reply.expiresAt });
+    case "notHolder":
+      return problem("not-holder", `${reply.owner} does not hold ${reply.resource}`);
+    case "view":
+      return Response.json(reply.view);
+    default:
+      // A held request lost contact with its group (or an answer that cannot happen here).
+      return noQuorum("the outcome of the request could not be confirmed");
+  }
+}
