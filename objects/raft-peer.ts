@@ -60,10 +60,10 @@ export class RaftPeer extends DurableObject<Env> {
 
   // ---- RPC from peers and the Worker --------------------------------------------------------
 
-  /** Raft messages from peer `from`; the replies to it travel back as the result. */
-  async receive(name: string, from: NodeId, msgs: Message[]): Promise<Message[]> {
+  /** Raft messages from peer `from`; the replies to it travel back as the result (null: down). */
+  async receive(name: string, from: NodeId, msgs: Message[]): Promise<Message[] | null> {
     const core = this.start(name);
-    if (core === undefined) throw new Error("peer is down");
+    if (core === undefined) return null;
     if (this.blocked.has(from)) return [];
     const replies = core.replica.receive(from, msgs, Date.now());
     this.arm(core);
@@ -268,7 +268,8 @@ export class RaftPeer extends DurableObject<Env> {
       .then(
         (replies) => {
           const core = this.core;
-          if (core === undefined || this.blocked.has(to) || replies.length === 0) return;
+          if (replies === null) core?.replica.raw.reportUnreachable(to);
+          if (core === undefined || replies === null || this.blocked.has(to) || replies.length === 0) return;
           const back = core.replica.receive(to, replies, Date.now());
           if (back.length > 0) this.send(to, back);
           this.arm(core);

@@ -155,7 +155,9 @@ export class Replica<R> {
 
   /** Messages from peer `from`. Returns the replies to it, so they can ride back on the same call. */
   receive(from: NodeId, msgs: readonly Message[], now: number): Message[] {
-    this.now = now;
+    // Count the time that passed first: ticks owed from before these messages must not be
+    // charged after them (a heartbeat would otherwise be followed by a spurious election timeout).
+    this.advanceClock(now);
     this.lastHeard.set(from, now);
     for (const m of msgs) this.raw.step(m);
     return this.flush(from);
@@ -163,13 +165,18 @@ export class Replica<R> {
 
   /** Turns elapsed wall time into ticks (several if the object slept), then does the work. */
   tick(now: number): void {
+    if (this.advanceClock(now)) this.flush(NONE);
+  }
+
+  /** Runs the ticks due by `now`; true if any ran. */
+  private advanceClock(now: number): boolean {
     this.now = now;
     const due = Math.floor((now - this.lastTick) / this.cfg.tickMs);
-    if (due <= 0) return;
+    if (due <= 0) return false;
     this.lastTick += due * this.cfg.tickMs;
     // After a long sleep, a couple of election timeouts of ticks is all that matters.
     for (let i = 0; i < Math.min(due, 2 * this.cfg.electionTicks); i++) this.raw.tick();
-    this.flush(NONE);
+    return true;
   }
 
   /** When the next Raft timer fires (heartbeat or election timeout), in wall-clock ms. */
