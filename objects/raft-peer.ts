@@ -47,6 +47,10 @@ export class RaftPeer extends DurableObject<Env> {
   private blocked = new Set<NodeId>();
   private alarmAt: number | null = null;
 
+  private get tickMs(): number {
+    return Number(this.env.RAFT_TICK_MS ?? 50);
+  }
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS peer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
@@ -102,7 +106,7 @@ export class RaftPeer extends DurableObject<Env> {
   async status(name: string): Promise<PeerStatus | null> {
     const core = this.start(name);
     if (core === undefined) return null;
-    const s = core.replica.status();
+    const s = core.replica.status(Date.now());
     return {
       id: s.id,
       role: s.role,
@@ -176,7 +180,7 @@ export class RaftPeer extends DurableObject<Env> {
       return this.core;
     }
     const shape = clusterShape(this.env);
-    const tickMs = Number(this.env.RAFT_TICK_MS ?? 50);
+    const tickMs = this.tickMs;
     const storage = new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] });
     const table = new LockTable();
     let locks: LockService | undefined;
@@ -225,7 +229,12 @@ export class RaftPeer extends DurableObject<Env> {
 
   /** One alarm for every timer: the next Raft tick that matters, or the next lock deadline. */
   private arm(core: Core): void {
-    const next = Math.min(core.replica.nextWakeup(), core.locks.nextDeadline() ?? Number.POSITIVE_INFINITY);
+    const now = Date.now();
+    // A deadline already past is being handled (an expire is in flight): look again next tick.
+    let deadline = core.locks.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    if (deadline <= now) deadline = now + this.tickMs;
+    // Never at or before now: an alarm set to the time of the one running is dropped when it ends.
+    const next = Math.max(now + 1, Math.min(core.replica.nextWakeup(), deadline));
     if (this.alarmAt !== null && this.alarmAt <= next) return;
     this.alarmAt = next;
     void this.ctx.storage.setAlarm(next);

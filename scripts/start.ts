@@ -12,7 +12,14 @@ const ROOT = resolve(import.meta.dirname, "..");
 const CONFIG_PATH = join(ROOT, "wrangler.toml");
 
 // Variables handed to the Worker as string bindings when set.
-const BINDING_NAMES = ["API_TOKEN", "ADMIN_TOKEN", "FAULT_INJECTION", "RAFT_GROUPS", "RAFT_PEERS"] as const;
+const BINDING_NAMES = [
+  "API_TOKEN",
+  "ADMIN_TOKEN",
+  "FAULT_INJECTION",
+  "RAFT_GROUPS",
+  "RAFT_PEERS",
+  "RAFT_TICK_MS",
+] as const;
 
 /** Process environment first, then `.env` for anything it does not set. */
 function loadSettings(): Record<string, string | undefined> {
@@ -120,7 +127,12 @@ async function main(): Promise<void> {
   }
 
   const url = await mf.ready;
+  const groups = bindings.RAFT_GROUPS ?? "3";
+  const peers = bindings.RAFT_PEERS ?? "3";
   console.log(`listening on ${url.origin} (data in ${dataDir})`);
+  console.log(`cluster: ${groups} Raft groups x ${peers} peers, each peer a Durable Object (g<group>-p<peer>)`);
+  // Wake the peers now, so the groups elect leaders before the first request.
+  fetch(new URL("/readyz", url)).catch(() => undefined);
 }
 
 main().catch((err: unknown) => {

@@ -85,7 +85,6 @@ export class Replica<R> {
   private lastTick: number;
   private flushQueued = false;
   private applied: number;
-  private now: number;
 
   constructor(private readonly cfg: ReplicaConfig<R>) {
     const snap = cfg.storage.snapshot();
@@ -100,7 +99,6 @@ export class Replica<R> {
       applied: this.applied,
       maxInflight: 64,
     });
-    this.now = cfg.now;
     this.lastTick = cfg.now;
   }
 
@@ -170,7 +168,6 @@ export class Replica<R> {
 
   /** Runs the ticks due by `now`; true if any ran. */
   private advanceClock(now: number): boolean {
-    this.now = now;
     const due = Math.floor((now - this.lastTick) / this.cfg.tickMs);
     if (due <= 0) return false;
     this.lastTick += due * this.cfg.tickMs;
@@ -193,8 +190,9 @@ export class Replica<R> {
     this.reads.clear();
   }
 
-  status(): Status & { lastContactMs: Map<NodeId, number> } {
-    const lastContactMs = new Map([...this.lastHeard].map(([id, at]) => [id, Math.max(0, this.now - at)]));
+  /** Raft status, plus how long ago each peer was last heard from (at wall time `now`). */
+  status(now: number): Status & { lastContactMs: Map<NodeId, number> } {
+    const lastContactMs = new Map([...this.lastHeard].map(([id, at]) => [id, Math.max(0, now - at)]));
     return { ...this.raw.status(), lastContactMs };
   }
 
