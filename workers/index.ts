@@ -4,6 +4,7 @@ import { clusterShape } from "../shared/cluster.js";
 import { auth } from "./auth.js";
 import type { Env } from "./env.js";
 import { callGroup } from "./groups.js";
+import { recordRequests, renderMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { problem } from "./problem.js";
 import { admin } from "./routes/admin.js";
@@ -16,7 +17,13 @@ export type { Env };
 
 const app = new Hono<{ Bindings: Env }>();
 
+app.use("*", recordRequests);
+
 app.get("/healthz", (c) => c.json({ ok: true }));
+
+app.get("/metrics", async (c) =>
+  c.body(await renderMetrics(c.env), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }),
+);
 
 /** Ready once every group has a leader (asking also wakes the peers of a fresh cluster). */
 app.get("/readyz", async (c) => {

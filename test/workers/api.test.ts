@@ -1,0 +1,113 @@
+// Auth, fault-injection switch and the OpenAPI document, against the app with chosen settings.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import app from "../../workers/index";
+
+function call(settings: Record<string, string>, method: string, path: string, token?: string, body?: unknown) {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  const req = new Request(`http://example.com${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return app.fetch(req, { ...env, ...settings });
+}
+
+const tokens = { API_TOKEN: "user-secret", ADMIN_TOKEN: "admin-secret", FAULT_INJECTION: "true" };
+
+describe("auth", () => {
+  it("with API_TOKEN set, /v1 routes need the bearer token (401 otherwise)", async () => {
+    const none = await call(tokens, "GET", "/v1/locks/x");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("content-type")).toBe("application/problem+json");
+    expect((await none.json()) as object).toMatchObject({ type: "unauthorized", status: 401 });
+    expect((await call(tokens, "GET", "/v1/locks/x", "wrong")).status).toBe(401);
+    expect((await call(tokens, "GET", "/v1/cluster", "user-secret")).status).toBe(200);
+  });
+
+  it("admin routes need ADMIN_TOKEN: 403 with the plain token, 401 without one", async () => {
+    const plain = await call(tokens, "POST", "/v1/admin/heal", "user-secret");
+    expect(plain.status).toBe(403);
+    expect(((await plain.json()) as { type: string }).type).toBe("forbidden");
+    expect((await call(tokens, "POST", "/v1/admin/heal")).status).toBe(401);
+    expect((await call(tokens, "POST", "/v1/admin/heal", "admin-secret")).status).toBe(200);
+    expect((await call(tokens, "DELETE", "/v1/cluster/peers/p9", "user-secret")).status).toBe(403);
+    expect((await call(tokens, "POST", "/v1/cluster/peers", "user-secret", { id: "p9" })).status).toBe(403);
+  });
+
+  it("health, readiness, metrics and the OpenAPI document need no token", async () => {
+    expect((await call(tokens, "GET", "/healthz")).status).toBe(200);
+    expect((await call(tokens, "GET", "/openapi.json")).status).toBe(200);
+    expect([200, 503]).toContain((await call(tokens, "GET", "/readyz")).status);
+  });
+});
+
+describe("fault injection switch", () => {
+  it("admin routes are 404 unless FAULT_INJECTION=true", async () => {
+    const res = await call({ FAULT_INJECTION: "false" }, "POST", "/v1/admin/heal");
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { type: string }).type).toBe("not-found");
+    expect((await call({ FAULT_INJECTION: "false" }, "POST", "/v1/admin/peers/p1/crash")).status).toBe(404);
+  });
+
+  it("a partition body must name peers on at least two sides", async () => {
+    const res = await call({ FAULT_INJECTION: "true" }, "POST", "/v1/admin/partition", undefined, { sides: [["p1"]] });
+    expect(res.status).toBe(400);
+    const dup = await call({ FAULT_INJECTION: "true" }, "POST", "/v1/admin/partition", undefined, {
+      sides: [["p1"], ["p1", "p2"]],
+    });
+    expect(dup.status).toBe(400);
+  });
+});
+
+describe("openapi", () => {
+  it("documents every contract route with generated request schemas", async () => {
+    const doc = (await (await call({}, "GET", "/openapi.json")).json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
+    };
+    expect(doc.openapi).toBe("3.1.0");
+    for (const path of [
+      "/v1/locks/{resource}/acquire",
+      "/v1/locks/{resource}/release",
+      "/v1/locks/{resource}/renew",
+      "/v1/locks/{resource}",
+      "/v1/cluster",
+      "/v1/cluster/peers",
+      "/v1/cluster/peers/{id}",
+      "/v1/admin/partition",
+      "/v1/admin/heal",
+      "/v1/admin/peers/{id}/crash",
+      "/v1/admin/peers/{id}/restart",
+      "/healthz",
+      "/readyz",
+      "/metrics",
+      "/openapi.json",
+    ]) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    const acquire = doc.paths["/v1/locks/{resource}/acquire"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(acquire).toMatchObject({
+      type: "object",
+      properties: { ttlMs: { minimum: 100, maximum: 3_600_000 }, mode: { enum: ["exclusive", "shared"] } },
+      required: ["owner"],
+    });
+  });
+});
+
+describe("metrics", () => {
+  it("GET /metrics is Prometheus text with request counts and each peer's Raft state", async () => {
+    await call({}, "GET", "/healthz");
+    const res = await call({}, "GET", "/metrics");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/plain");
+    const text = await res.text();
+    expect(text).toContain("# TYPE http_requests_total counter");
+    expect(text).toMatch(/http_requests_total\{method="GET",route="\/healthz",status="200"\} [1-9]/);
+    for (const g of ["g0", "g1", "g2"]) {
+      for (const p of ["p1", "p2", "p3"]) expect(text).toContain(`raft_peer_up{group="${g}",peer="${p}"} 1`);
+    }
+    expect(text).toMatch(/raft_term\{group="g0",peer="p1"\} \d+/);
+  });
+});
