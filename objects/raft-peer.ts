@@ -4,6 +4,7 @@ import { type LockReply, type LockRequest, LockService } from "../shared/locks/l
 import { LockTable } from "../shared/locks/lock-table.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
+import { Deduplicated } from "../shared/replica/dedup.js";
 import { NotLeaderError, ProposalLostError, Replica } from "../shared/replica/replica.js";
 import type { Env } from "../workers/env.js";
 import { SqliteStorage } from "./sqlite-storage.js";
@@ -75,16 +76,16 @@ export class RaftPeer extends DurableObject<Env> {
   }
 
   /** A lock request: served here if leader, else forwarded once to the leader. */
-  async lock(name: string, req: LockRequest, forwarded = false): Promise<PeerReply<LockReply>> {
+  async lock(name: string, req: LockRequest, requestId: string, forwarded = false): Promise<PeerReply<LockReply>> {
     const core = this.start(name);
     if (core === undefined) return { ok: false, error: "down" };
     if (!core.replica.isLeader()) {
       const leader = core.replica.leader();
       if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
-      return this.peer(leader).lock(peerName(this.group, leader), req, true);
+      return this.peer(leader).lock(peerName(this.group, leader), req, requestId, true);
     }
     const waitMs = req.op === "acquire" ? req.waitMs : 0;
-    return this.guard(core, () => core.locks.handle(req), COMMIT_TIMEOUT_MS + waitMs);
+    return this.guard(core, () => core.locks.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
   }
 
   /** This group's wait-for edges (leader only), for the cross-group deadlock detector. */
@@ -183,12 +184,14 @@ export class RaftPeer extends DurableObject<Env> {
     const tickMs = this.tickMs;
     const storage = new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] });
     const table = new LockTable();
+    // Retried requests apply once; a repeat gets the first answer without re-firing its events.
+    const machine = new Deduplicated(table, { replay: (first) => (first === null ? null : { ...first, events: [] }) });
     let locks: LockService | undefined;
     const replica: Core["replica"] = new Replica({
       id: this.id,
       storage,
       transport: { send: (to, msgs) => this.send(to, msgs) },
-      machine: table,
+      machine,
       rand: new Rand((Date.now() ^ (this.id * 0x9e3779b9)) >>> 0),
       tickMs,
       electionTicks: 10,

@@ -1,4 +1,5 @@
 import type { Entry } from "../raft/types.js";
+import { encodeEnvelope } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { LockTable } from "./lock-table.js";
 import type { LockApplied, LockCommand, LockEvent, LockMode, LockResult, LockView } from "./types.js";
@@ -52,14 +53,17 @@ export class LockService {
     }
   }
 
-  /** Serves one request on the leader (throws NotLeaderError elsewhere). */
-  async handle(req: LockRequest): Promise<LockReply> {
+  /**
+   * Serves one request on the leader (throws NotLeaderError elsewhere). `requestId` makes a retry
+   * of the same request at another peer apply at most once (shared/replica/dedup.ts).
+   */
+  async handle(req: LockRequest, requestId: string): Promise<LockReply> {
     if (req.op === "view") {
       await this.replica.read();
       return { type: "view", view: this.table.view(req.resource, this.clock()) };
     }
     if (req.op !== "acquire") {
-      const applied = await this.propose({ ...req, type: req.op, now: this.clock() });
+      const applied = await this.propose({ ...req, type: req.op, now: this.clock() }, requestId);
       return applied.result;
     }
     // Listen before proposing: the grant may be applied in the same flush as the wait itself.
@@ -74,7 +78,7 @@ export class LockService {
     this.interests.set(key, list);
     try {
       const { op: _op, ...fields } = req;
-      const applied = await this.propose({ ...fields, type: "acquire", now: this.clock() });
+      const applied = await this.propose({ ...fields, type: "acquire", now: this.clock() }, requestId);
       if (applied.result.type !== "waiting") return applied.result;
       this.onWaiting();
       const patience = applied.result.deadline - this.clock() + WAIT_GRACE_MS;
@@ -94,7 +98,7 @@ export class LockService {
     const deadline = this.table.nextDeadline();
     if (deadline === undefined || deadline > this.clock()) return;
     this.expireInFlight = true;
-    this.propose({ type: "expire", now: this.clock() })
+    this.propose({ type: "expire", now: this.clock() }, "")
       .catch(() => undefined)
       .finally(() => {
         this.expireInFlight = false;
@@ -114,12 +118,12 @@ export class LockService {
 
   /** Cancels the wait chosen as a cross-group deadlock victim. */
   async cancel(victim: { resource: string; owner: string; since: number; cycle: string[] }): Promise<LockResult> {
-    const applied = await this.propose({ type: "cancel", reason: "deadlock", now: this.clock(), ...victim });
+    const applied = await this.propose({ type: "cancel", reason: "deadlock", now: this.clock(), ...victim }, "");
     return applied.result;
   }
 
-  private async propose(cmd: LockCommand): Promise<LockApplied> {
-    const applied = await this.replica.propose(JSON.stringify(cmd));
+  private async propose(cmd: LockCommand, id: string): Promise<LockApplied> {
+    const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
     if (applied === null) throw new Error("lock command applied as a no-op");
     return applied;
   }

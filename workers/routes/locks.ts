@@ -46,7 +46,9 @@ locks.get("/:resource", async (c) => {
 async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Response> {
   const group = groupOf(c.env, req.resource);
   const via = parsePeerId(c.req.header("x-raft-peer") ?? "");
-  const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req), LEADER_DEADLINE_MS, via);
+  // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
+  const requestId = crypto.randomUUID();
+  const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req, requestId), LEADER_DEADLINE_MS, via);
   if (!out.ok) return noQuorum();
   return toResponse(out.value);
 }
