@@ -65,9 +65,10 @@ export class SqliteStorage extends MemoryStorage {
   override append(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
+    const overwrites = first.index <= this.lastIndex();
     super.append(entries);
     // A follower's conflicting suffix is replaced: drop it, then write the new entries.
-    this.sql.exec("DELETE FROM raft_entries WHERE idx >= ?", first.index);
+    if (overwrites) this.sql.exec("DELETE FROM raft_entries WHERE idx >= ?", first.index);
     for (const e of entries) {
       if (e.index <= this.snap.metadata.index) continue;
       this.sql.exec(
