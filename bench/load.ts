@@ -1,0 +1,71 @@
+// The closed-loop load generator: N workers, each awaiting its previous op before starting the next.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Client, Reply } from "./http.js";
+import { Recorder } from "./stats.js";
+
+/** Times one HTTP op and records it; resolves to the reply, or undefined when the request threw. */
+export type Timed = (op: string, call: () => Promise<Reply>) => Promise<Reply | undefined>;
+
+/** One round of a worker's loop (may make several timed ops, e.g. acquire then release). */
+export type Iteration = (worker: number, i: number, timed: Timed) => Promise<void>;
+
+/** A workload `npm run bench -- <name>` can run; compared against the no-op ceiling at each concurrency. */
+export interface Scenario {
+  name: string;
+  /** One line saying what a worker does, printed above the results. */
+  describe: string;
+  iteration(client: Client): Iteration;
+}
+
+export interface PhaseOptions {
+  concurrency: number;
+  seconds: number;
+  warmupSeconds: number;
+}
+
+const now = () => process.hrtime.bigint();
+const NS_PER_MS = 1_000_000;
+
+/**
+ * Runs `concurrency` workers for warm-up + `seconds`, then stops: no worker starts an op after the end.
+ * Only ops that complete inside the measured window count, so ops/s = count / seconds.
+ */
+export async function runPhase(iteration: Iteration, opts: PhaseOptions): Promise<Recorder> {
+  const rec = new Recorder();
+  const from = now() + BigInt(Math.round(opts.warmupSeconds * 1000)) * BigInt(NS_PER_MS);
+  const until = from + BigInt(Math.round(opts.seconds * 1000)) * BigInt(NS_PER_MS);
+
+  const timed: Timed = async (op, call) => {
+    const start = now();
+    let reply: Reply | undefined;
+    let thrown: unknown;
+    try {
+      reply = await call();
+    } catch (err) {
+      thrown = err;
+    }
+    const end = now();
+    if (end >= from && end <= until) {
+      if (reply === undefined) rec.fail(op, errorCode(thrown));
+      else if (reply.status >= 200 && reply.status < 300) rec.ok(op, Number(end - start) / NS_PER_MS);
+      else rec.fail(op, reply.outcome, reply.body);
+    }
+    // A refused connection fails in microseconds: back off rather than spin the CPU the server needs.
+    if (reply === undefined) await sleep(10);
+    return reply;
+  };
+
+  const worker = async (w: number) => {
+    for (let i = 0; now() < until; i++) await iteration(w, i, timed);
+  };
+  await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
+  return rec;
+}
+
+function errorCode(err: unknown): string {
+  if (err && typeof err === "object") {
+    if ("code" in err && typeof err.code === "string") return err.code;
+    if ("name" in err && typeof err.name === "string") return err.name;
+  }
+  return String(err);
+}
