@@ -198,6 +198,7 @@ export class RaftPeer extends DurableObject<Env> {
       heartbeatTicks: 2,
       compactEvery: 1000,
       defer: (fn) => setTimeout(fn, 0),
+      whenDurable: () => this.ctx.storage.sync(),
       now: Date.now(),
       onApply: (entry, applied) => locks?.onApply(entry, applied),
     });
@@ -268,8 +269,15 @@ export class RaftPeer extends DurableObject<Env> {
 
   // ---- transport ----------------------------------------------------------------------------
 
+  private readonly stubs = new Map<NodeId, DurableObjectStub<RaftPeer>>();
+
   private peer(id: NodeId): DurableObjectStub<RaftPeer> {
-    return this.env.RAFT_PEER.get(this.env.RAFT_PEER.idFromName(peerName(this.group, id)));
+    let stub = this.stubs.get(id);
+    if (stub === undefined) {
+      stub = this.env.RAFT_PEER.get(this.env.RAFT_PEER.idFromName(peerName(this.group, id)));
+      this.stubs.set(id, stub);
+    }
+    return stub;
   }
 
   /** Fire and forget over Workers RPC; the replies come back as the call's result. */

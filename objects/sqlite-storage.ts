@@ -44,12 +44,22 @@ export class SqliteStorage extends MemoryStorage {
   }
 
   /** One Ready's durable part, atomically. */
-  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): void {
+  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): boolean {
+    const hs = rd.hardState;
+    // Term and vote must be durable before any message; the commit index need not be (Raft
+    // learns it again from the leader), so a Ready that only moves the commit writes nothing.
+    // Every write waits for durability before the object's next message leaves (output gate).
+    const termOrVote = hs !== undefined && (hs.term !== this.hardState.term || hs.vote !== this.hardState.vote);
+    if (!termOrVote && rd.entries.length === 0 && rd.snapshot === undefined) {
+      if (hs !== undefined) super.setHardState(hs);
+      return false;
+    }
     this.storage.transactionSync(() => {
       if (rd.snapshot !== undefined) this.applySnapshot(rd.snapshot);
       this.append(rd.entries);
-      if (rd.hardState !== undefined) this.setHardState(rd.hardState);
+      this.setHardState(hs ?? this.hardState);
     });
+    return true;
   }
 
   override setHardState(hs: HardState): void {
@@ -69,14 +79,14 @@ export class SqliteStorage extends MemoryStorage {
     super.append(entries);
     // A follower's conflicting suffix is replaced: drop it, then write the new entries.
     if (overwrites) this.sql.exec("DELETE FROM raft_entries WHERE idx >= ?", first.index);
-    for (const e of entries) {
-      if (e.index <= this.snap.metadata.index) continue;
+    // Multi-row inserts: one statement per 25 entries (100 bound parameters) instead of one each.
+    const fresh = entries.filter((e) => e.index > this.snap.metadata.index);
+    for (let i = 0; i < fresh.length; i += 25) {
+      const rows = fresh.slice(i, i + 25);
+      const values = rows.map(() => "(?, ?, ?, ?)").join(", ");
       this.sql.exec(
-        "INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)",
-        e.index,
-        e.term,
-        e.type,
-        e.data,
+        `INSERT INTO raft_entries (idx, term, type, data) VALUES ${values}`,
+        ...rows.flatMap((e) => [e.index, e.term, e.type, e.data]),
       );
     }
   }

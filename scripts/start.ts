@@ -99,6 +99,8 @@ async function main(): Promise<void> {
     // No network here: use the placeholder `request.cf` instead of fetching one.
     cf: false,
     telemetry: { enabled: false },
+    // INSPECTOR_PORT=9229 lets Chrome DevTools (or a CPU profiler) attach to the Worker and its objects.
+    ...(settings.INSPECTOR_PORT ? { inspectorPort: Number(settings.INSPECTOR_PORT) } : {}),
     modules: true,
     scriptPath: join(outDir, `${basename(mainModule, extname(mainModule))}.js`),
     compatibilityDate: config.compatibility_date,

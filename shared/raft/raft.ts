@@ -38,6 +38,12 @@ export interface RaftConfig {
   maxCommittedPerReady?: number;
   preVote?: boolean;
   checkQuorum?: boolean;
+  /**
+   * Send an (often empty) append to every follower as soon as the commit index moves, so they
+   * apply at once (etcd's behaviour, the default). Off, followers learn it from the next append
+   * or heartbeat: half the messages when only the leader serves reads.
+   */
+  broadcastCommit?: boolean;
 }
 
 /** A proposal the node cannot take: it is not leader, is transferring leadership, or the change is invalid. */
@@ -95,6 +101,7 @@ export class Raft {
   readonly maxCommittedPerReady: number;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  private readonly broadcastCommit: boolean;
 
   constructor(cfg: RaftConfig) {
     if (cfg.heartbeatTick <= 0 || cfg.electionTick <= cfg.heartbeatTick) {
@@ -109,6 +116,7 @@ export class Raft {
     this.maxCommittedPerReady = cfg.maxCommittedPerReady ?? 65536;
     this.preVote = cfg.preVote ?? true;
     this.checkQuorum = cfg.checkQuorum ?? true;
+    this.broadcastCommit = cfg.broadcastCommit ?? true;
     this.log = new RaftLog(cfg.storage, cfg.applied ?? 0);
     const { hardState } = cfg.storage.initialState();
     this.recomputeConf();
@@ -616,7 +624,9 @@ export class Raft {
 
     if (this.maybeCommit()) {
       if (this.role !== "leader") return; // stepped down after its own removal
-      this.bcastAppend();
+      // Tell followers the new commit index now, or let it ride on the next append or heartbeat.
+      if (this.broadcastCommit) this.bcastAppend();
+      else if (wasPaused) this.sendAppend(m.from);
     } else if (wasPaused) {
       this.sendAppend(m.from);
     }

@@ -15,7 +15,8 @@ import {
 
 /** Storage a replica can write: one Ready atomically, and compaction. */
 export interface DurableLog extends Storage {
-  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): void;
+  /** Writes one Ready's durable part atomically; returns whether it wrote anything. */
+  persist(rd: { hardState?: HardState; entries: readonly Entry[]; snapshot?: Snapshot }): boolean;
   createSnapshot(index: number, data: string): Snapshot;
 }
 
@@ -38,6 +39,10 @@ export interface ReplicaConfig<R> {
   compactEvery: number;
   /** Runs `fn` soon, after the current event: proposals arriving meanwhile share one Ready. */
   defer: (fn: () => void) => void;
+  /** Resolves when every write so far is durable (a Durable Object's `storage.sync()`). */
+  whenDurable?: () => Promise<void>;
+  /** Append messages in flight per follower: few, so that entries travel in batches. */
+  maxInflight?: number;
   now: number;
   /** Every applied normal entry with its result, on every replica (the lock waiters listen here). */
   onApply?: (entry: Entry, result: R) => void;
@@ -84,6 +89,11 @@ export class Replica<R> {
   private readSeq = 0;
   private lastTick: number;
   private flushQueued = false;
+  private batchQueued = false;
+  /** Proposals not yet handed to Raft (see queueBatch). */
+  private inbox: { data: string; resolve: (r: R) => void; reject: (e: Error) => void }[] = [];
+  /** Resolves once the last write is durable; undefined when nothing is being written. */
+  private durable: Promise<void> | undefined;
   private applied: number;
 
   constructor(private readonly cfg: ReplicaConfig<R>) {
@@ -97,7 +107,9 @@ export class Replica<R> {
       heartbeatTick: cfg.heartbeatTicks,
       rand: cfg.rand,
       applied: this.applied,
-      maxInflight: 64,
+      maxInflight: cfg.maxInflight ?? 4,
+      // Clients are served by the leader only: followers may learn commits a heartbeat later.
+      broadcastCommit: false,
     });
     this.lastTick = cfg.now;
   }
@@ -117,9 +129,48 @@ export class Replica<R> {
   /** Proposes one command; resolves with its result once committed and applied here. */
   propose(data: string): Promise<R> {
     if (!this.isLeader()) throw new NotLeaderError(this.leader());
-    const { index, term } = this.raw.propose([data]);
-    this.queueFlush();
-    return new Promise((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      this.inbox.push({ data, resolve, reject });
+      this.queueBatch();
+    });
+  }
+
+  /**
+   * Group commit: proposals wait in the inbox while the last write is becoming durable, then go
+   * to Raft together, as one append, one write and one message per follower.
+   */
+  private queueBatch(): void {
+    if (this.batchQueued) return;
+    this.batchQueued = true;
+    const go = () =>
+      this.cfg.defer(() => {
+        this.batchQueued = false;
+        this.proposeInbox();
+      });
+    if (this.durable === undefined) go();
+    else this.durable.then(go, go);
+  }
+
+  private proposeInbox(): void {
+    const batch = this.inbox;
+    this.inbox = [];
+    if (batch.length === 0) return;
+    if (!this.isLeader()) {
+      const err = new NotLeaderError(this.leader());
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    let first: { index: number; term: number };
+    try {
+      first = this.raw.propose(batch.map((p) => p.data));
+    } catch (e) {
+      for (const p of batch) p.reject(e as Error);
+      return;
+    }
+    batch.forEach((p, i) => {
+      this.proposals.set(first.index + i, { term: first.term, resolve: p.resolve, reject: p.reject });
+    });
+    this.flush(NONE);
   }
 
   /** Proposes one membership change; resolves once it is applied here. */
@@ -183,7 +234,8 @@ export class Replica<R> {
 
   /** The host crashed or is shutting down: every waiting caller gets `error`. */
   failAll(error: Error): void {
-    for (const p of [...this.proposals.values(), ...this.confChanges.values()]) p.reject(error);
+    for (const p of [...this.proposals.values(), ...this.confChanges.values(), ...this.inbox]) p.reject(error);
+    this.inbox = [];
     this.confChanges.clear();
     for (const r of this.reads.values()) r.reject(error);
     this.proposals.clear();
@@ -211,7 +263,12 @@ export class Replica<R> {
     const wasLeader = this.isLeader();
     while (this.raw.hasReady()) {
       const rd = this.raw.ready();
-      this.cfg.storage.persist(rd);
+      if (this.cfg.storage.persist(rd) && this.cfg.whenDurable !== undefined) {
+        const durable: Promise<void> = this.cfg.whenDurable().finally(() => {
+          if (this.durable === durable) this.durable = undefined;
+        });
+        this.durable = durable;
+      }
       const byPeer = new Map<NodeId, Message[]>();
       for (const m of rd.messages) {
         if (m.to === replyTo) replies.push(m);

@@ -13,6 +13,8 @@ export interface NodeTuning {
   /** Flow control: small windows and batches make partial replication (and its bugs) likely. */
   maxInflight: number;
   maxEntriesPerMsg: number;
+  /** Tell followers of commits at once, or on the next append/heartbeat (as the peers do). */
+  broadcastCommit: boolean;
 }
 
 /** Faults planted in the code under test, to prove that the checkers notice them. */
@@ -59,6 +61,7 @@ export class SimNode {
       applied: this.applied,
       maxInflight: this.tuning.maxInflight,
       maxEntriesPerMsg: this.tuning.maxEntriesPerMsg,
+      broadcastCommit: this.tuning.broadcastCommit,
     });
     if (this.bug === "voteWithoutLogCheck") raw.raft.log.isUpToDate = () => true;
     this.raw = raw;

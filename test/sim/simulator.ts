@@ -88,6 +88,7 @@ export function simulate(opts: SimOptions): SimResult {
   const nodes = new Map<NodeId, SimNode>();
   const maxInflight = cfgRand.range(1, 16);
   const maxEntriesPerMsg = cfgRand.range(1, 64);
+  const broadcastCommit = cfgRand.chance(1, 2);
   for (let id = 1; id <= voters + spares; id++) {
     const tuning = {
       electionTick: ELECTION_TICK,
@@ -96,6 +97,7 @@ export function simulate(opts: SimOptions): SimResult {
       tickPhase: cfgRand.int(12),
       maxInflight,
       maxEntriesPerMsg,
+      broadcastCommit,
     };
     // Every peer, even one that joins later, starts from the same genesis configuration: the log
     // holds only changes to it.
