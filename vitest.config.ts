@@ -11,7 +11,16 @@ export default defineConfig({
           name: "unit",
           environment: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/workers/**", "**/node_modules/**"],
+          exclude: ["test/workers/**", "test/cluster/**", "**/node_modules/**"],
+        },
+      },
+      {
+        // Real processes: `npm start` servers killed and restarted (slower, seconds per test).
+        test: {
+          name: "cluster",
+          environment: "node",
+          include: ["test/cluster/**/*.test.ts"],
+          testTimeout: 120_000,
         },
       },
       {
