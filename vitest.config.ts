@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-// One `vitest run` runs both projects; pick one with `--project unit|workers`.
+// One `vitest run` runs every project; pick one with `--project unit|cluster|workers`.
 export default defineConfig({
   test: {
     projects: [
