@@ -1,0 +1,79 @@
+/**
+ * Where messages live: which shard of a queue, which Raft group a shard is on, and the receipt
+ * format that names a delivery. Pure helpers the Worker and the state machine share.
+ */
+import { hash32 } from "../hashing/hash.js";
+
+const DLQ_SUFFIX = ".dlq";
+
+/**
+ * The shard of each message of one enqueue, in order:
+ * - with `key`: `hash32(key) % shards`, so one key always lands on one shard (per-key order);
+ * - else with a client-given `id`: `hash32(id) % shards`, so a retry of the same request lands
+ *   on the shard whose dedup memory saw it first (round-robin could send it elsewhere);
+ * - else round-robin from `startShard` (the Worker picks it, e.g. a counter or a random number).
+ * Call it before generating ids for messages that have none, or every message counts as having
+ * one (still an even spread, but no round-robin). `queue` is not used yet: placement does not
+ * depend on the queue today, and callers need not change if it ever does.
+ */
+export function placeMessages(
+  _queue: string,
+  messages: readonly { key?: string; id?: string }[],
+  shards: number,
+  startShard: number,
+): number[] {
+  let next = startShard;
+  return messages.map((m) => {
+    if (m.key !== undefined) return hash32(m.key) % shards;
+    if (m.id !== undefined) return hash32(m.id) % shards;
+    const shard = ((next % shards) + shards) % shards;
+    next++;
+    return shard;
+  });
+}
+
+/** The dead-letter queue of `queue`: an ordinary queue, with the same shard numbers. */
+export function dlqName(queue: string): string {
+  return `${queue}${DLQ_SUFFIX}`;
+}
+
+/**
+ * The key that places a shard on a Raft group (`groupOf(env, groupKey(q, s))`). Every `.dlq`
+ * suffix is dropped, so `q/3`, `q.dlq/3` and `q.dlq.dlq/3` share a group: dead-lettering and
+ * redrive then move a message inside one state machine, in one entry — atomic, never lost.
+ */
+export function groupKey(queue: string, shard: number): string {
+  let base = queue;
+  while (base.endsWith(DLQ_SUFFIX) && base.length > DLQ_SUFFIX.length) base = base.slice(0, -DLQ_SUFFIX.length);
+  return `${base}/${shard}`;
+}
+
+/**
+ * `<shard>:<seq>:<delivery>`. The shard tells the Worker where to send an ack; seq names the
+ * message and delivery the one delivery (numbers never reused in a group), so a receipt from an
+ * earlier delivery never matches the current one.
+ */
+export interface Receipt {
+  shard: number;
+  seq: number;
+  delivery: number;
+}
+
+export function formatReceipt(r: Receipt): string {
+  return `${r.shard}:${r.seq}:${r.delivery}`;
+}
+
+/** The parts of a receipt, or undefined for anything that is not one (counted as not acked). */
+export function parseReceipt(receipt: string): Receipt | undefined {
+  const parts = receipt.split(":");
+  if (parts.length !== 3) return undefined;
+  const [shard, seq, delivery] = parts.map((p) => (/^\d{1,15}$/.test(p) ? Number(p) : Number.NaN));
+  if (shard === undefined || seq === undefined || delivery === undefined) return undefined;
+  if (Number.isNaN(shard) || Number.isNaN(seq) || Number.isNaN(delivery)) return undefined;
+  return { shard, seq, delivery };
+}
+
+/** The shard a receipt belongs to (undefined when malformed), so the Worker can split an ack by shard. */
+export function receiptShard(receipt: string): number | undefined {
+  return parseReceipt(receipt)?.shard;
+}

@@ -1,0 +1,54 @@
+/** Shard placement, group keys and receipts: the pure helpers the Worker shares with the state machine. */
+import { describe, expect, it } from "vitest";
+import { hash32 } from "../../shared/hashing/hash.js";
+import {
+  DEFAULT_SHARDS,
+  dlqName,
+  formatReceipt,
+  groupKey,
+  parseReceipt,
+  placeMessages,
+  receiptShard,
+} from "../../shared/queue/index.js";
+
+describe("placeMessages", () => {
+  it("a key always goes to hash32(key) % shards", () => {
+    const keys = Array.from({ length: 50 }, (_, i) => ({ key: `user-${i}`, id: `id-${i}` }));
+    const a = placeMessages("q", keys, DEFAULT_SHARDS, 0);
+    const b = placeMessages("q", keys, DEFAULT_SHARDS, 5);
+    expect(a).toEqual(b);
+    expect(a).toEqual(keys.map((m) => hash32(m.key) % DEFAULT_SHARDS));
+    expect(new Set(a).size).toBeGreaterThan(4); // really spread
+  });
+
+  it("without a key, a client-given id decides, so a retry lands on the same shard", () => {
+    const msgs = [{ id: "x" }, { id: "y" }];
+    expect(placeMessages("q", msgs, 8, 0)).toEqual(placeMessages("q", msgs, 8, 3));
+    expect(placeMessages("q", msgs, 8, 0)).toEqual([hash32("x") % 8, hash32("y") % 8]);
+  });
+
+  it("without key or id, messages go round-robin from startShard, evenly", () => {
+    const msgs = Array.from({ length: 10 }, () => ({}));
+    expect(placeMessages("q", msgs, 4, 2)).toEqual([2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
+    expect(placeMessages("q", [{}, { key: "k" }, {}], 4, 7)).toEqual([3, hash32("k") % 4, 0]);
+  });
+});
+
+describe("names and receipts", () => {
+  it("a queue and its dead-letter queues share a group per shard", () => {
+    expect(dlqName("orders")).toBe("orders.dlq");
+    expect(groupKey("orders", 3)).toBe("orders/3");
+    expect(groupKey("orders.dlq", 3)).toBe("orders/3");
+    expect(groupKey("orders.dlq.dlq", 3)).toBe("orders/3");
+    expect(groupKey(".dlq", 1)).toBe(".dlq/1");
+  });
+
+  it("receipts round-trip; anything else parses to undefined", () => {
+    const r = { shard: 7, seq: 123, delivery: 9 };
+    expect(parseReceipt(formatReceipt(r))).toEqual(r);
+    expect(receiptShard("7:1:1")).toBe(7);
+    for (const bad of ["", "1:2", "1:2:3:4", "a:1:1", "1:-2:3", "1:2.5:3", " 1:2:3"]) {
+      expect(parseReceipt(bad), bad).toBeUndefined();
+    }
+  });
+});
