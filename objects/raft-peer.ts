@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
+import { type GroupResult, GroupState } from "../shared/group/state.js";
 import { type LockReply, type LockRequest, LockService } from "../shared/locks/lock-service.js";
-import { LockTable } from "../shared/locks/lock-table.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
+import { type QueueReply, type QueueRequest, QueueService } from "../shared/queue/queue-service.js";
 import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
 import { Deduplicated } from "../shared/replica/dedup.js";
 import { NotLeaderError, ProposalLostError, Replica } from "../shared/replica/replica.js";
@@ -31,8 +32,9 @@ export interface PeerStatus {
 const COMMIT_TIMEOUT_MS = 2500;
 
 interface Core {
-  replica: Replica<ReturnType<LockTable["apply"]>>;
+  replica: Replica<GroupResult>;
   locks: LockService;
+  queues: QueueService;
 }
 
 /**
@@ -86,6 +88,19 @@ export class RaftPeer extends DurableObject<Env> {
     }
     const waitMs = req.op === "acquire" ? req.waitMs : 0;
     return this.guard(core, () => core.locks.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
+  }
+
+  /** A queue request for shards on this group: served here if leader, else forwarded once. */
+  async queue(name: string, req: QueueRequest, requestId: string, forwarded = false): Promise<PeerReply<QueueReply>> {
+    const core = this.start(name);
+    if (core === undefined) return { ok: false, error: "down" };
+    if (!core.replica.isLeader()) {
+      const leader = core.replica.leader();
+      if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
+      return this.peer(leader).queue(peerName(this.group, leader), req, requestId, true);
+    }
+    const waitMs = req.op === "wait" ? req.timeoutMs : 0;
+    return this.guard(core, () => core.queues.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
   }
 
   /** This group's wait-for edges (leader only), for the cross-group deadlock detector. */
@@ -183,10 +198,14 @@ export class RaftPeer extends DurableObject<Env> {
     const shape = clusterShape(this.env);
     const tickMs = this.tickMs;
     const storage = new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] });
-    const table = new LockTable();
+    const state = new GroupState();
     // Retried requests apply once; a repeat gets the first answer without re-firing its events.
-    const machine = new Deduplicated(table, { replay: (first) => (first === null ? null : { ...first, events: [] }) });
+    const machine = new Deduplicated(state, {
+      replay: (first): GroupResult =>
+        first === null ? null : first.kind === "lock" ? { ...first, events: [] } : { ...first, wake: [] },
+    });
     let locks: LockService | undefined;
+    let queues: QueueService | undefined;
     const replica: Core["replica"] = new Replica({
       id: this.id,
       storage,
@@ -200,21 +219,26 @@ export class RaftPeer extends DurableObject<Env> {
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
       now: Date.now(),
-      onApply: (entry, applied) => locks?.onApply(entry, applied),
+      onApply: (entry, applied) => {
+        locks?.onApply(entry, applied);
+        queues?.onApply(entry, applied);
+      },
     });
     const detector = this.env.DEADLOCK_DETECTOR;
+    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+    queues = new QueueService(replica, state.queues, Date.now, sleep);
     locks = new LockService(
       replica,
-      table,
+      state.locks,
       Date.now,
-      (ms) => new Promise((r) => setTimeout(r, ms)),
+      sleep,
       () =>
         void detector
           .get(detector.idFromName("detector"))
           .wake()
           .catch(() => undefined),
     );
-    const core = { replica, locks };
+    const core = { replica, locks, queues };
     this.core = core;
     // Wake the other genesis peers: a Durable Object runs nothing until it is called.
     for (const id of genesisVoters(shape)) if (id !== this.id) this.send(id, []);

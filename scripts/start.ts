@@ -19,6 +19,7 @@ const BINDING_NAMES = [
   "RAFT_GROUPS",
   "RAFT_PEERS",
   "RAFT_TICK_MS",
+  "QUEUE_SHARDS",
 ] as const;
 
 /** Process environment first, then `.env` for anything it does not set. */

@@ -10,6 +10,7 @@ import { problem } from "./problem.js";
 import { admin } from "./routes/admin.js";
 import { cluster } from "./routes/cluster.js";
 import { locks } from "./routes/locks.js";
+import { queues } from "./routes/queues.js";
 
 export { DeadlockDetector } from "../objects/deadlock-detector.js";
 export { RaftPeer } from "../objects/raft-peer.js";
@@ -55,6 +56,7 @@ app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 app.use("/v1/*", auth);
 app.route("/v1/locks", locks);
+app.route("/v1/queues", queues);
 app.route("/v1/cluster", cluster);
 app.route("/v1/admin", admin);
 

@@ -45,3 +45,38 @@ export const LockViewReply = z.object({
   holders: z.array(Holder),
   waiters: z.array(z.object({ owner: z.string(), mode: LockMode })),
 });
+
+/** Any JSON value (what `JSON.parse` can return); `undefined` is not JSON. */
+const Json = z.unknown().refine((v) => v !== undefined, "required");
+
+export const EnqueueBody = z.object({
+  messages: z
+    .array(
+      z.object({
+        body: Json,
+        key: Name.optional(),
+        id: Name.optional(),
+        delayMs: z.number().int().min(0).max(43_200_000).optional(),
+      }),
+    )
+    .min(1)
+    .max(100),
+});
+
+export const ReceiveBody = z.object({
+  max: z.number().int().min(1).max(100).default(1),
+  visibilityMs: z.number().int().min(1000).max(43_200_000).optional(),
+  waitMs: z.number().int().min(0).max(20_000).default(0),
+  consumer: Name.optional(),
+});
+
+const Receipts = z.array(z.string().min(1).max(200)).max(1000);
+
+export const AckBody = z.object({ receipts: Receipts });
+export const NackBody = z.object({ receipts: Receipts, delayMs: z.number().int().min(0).max(43_200_000).optional() });
+export const ExtendBody = z.object({ receipts: Receipts, visibilityMs: z.number().int().min(0).max(43_200_000) });
+export const RedriveBody = z.object({ max: z.number().int().min(1).max(1_000_000).optional() });
+export const QueueConfigBody = z.object({
+  maxAttempts: z.number().int().min(1).max(1000).optional(),
+  visibilityMs: z.number().int().min(1000).max(43_200_000).optional(),
+});

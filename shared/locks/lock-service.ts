@@ -1,3 +1,4 @@
+import type { GroupResult } from "../group/state.js";
 import type { Entry } from "../raft/types.js";
 import { encodeEnvelope } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
@@ -33,7 +34,7 @@ export class LockService {
   private expireInFlight = false;
 
   constructor(
-    private readonly replica: Replica<LockApplied | null>,
+    private readonly replica: Replica<GroupResult>,
     private readonly table: LockTable,
     private readonly clock: () => number,
     private readonly sleep: (ms: number) => Promise<void>,
@@ -42,8 +43,8 @@ export class LockService {
   ) {}
 
   /** Wire this as the replica's `onApply`: every replica sees every event, in log order. */
-  onApply(_entry: Entry, applied: LockApplied | null): void {
-    if (applied === null) return;
+  onApply(_entry: Entry, applied: GroupResult): void {
+    if (applied?.kind !== "lock") return;
     for (const event of applied.events) {
       const key = keyOf(event.resource, event.owner);
       const waiting = this.interests.get(key);
@@ -124,7 +125,7 @@ export class LockService {
 
   private async propose(cmd: LockCommand, id: string): Promise<LockApplied> {
     const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
-    if (applied === null) throw new Error("lock command applied as a no-op");
+    if (applied?.kind !== "lock") throw new Error("lock command applied as something else");
     return applied;
   }
 }

@@ -1,0 +1,287 @@
+import { type Context, Hono } from "hono";
+import { groupKey, placeMessages, receiptShard } from "../../shared/queue/placement.js";
+import type { QueueReply, QueueRequest } from "../../shared/queue/queue-service.js";
+import type { Delivery } from "../../shared/queue/types.js";
+import type { Env } from "../env.js";
+import { callGroup, groupOf } from "../groups.js";
+import { noQuorum, pathName, readBody } from "../http.js";
+import { problem } from "../problem.js";
+import { AckBody, EnqueueBody, ExtendBody, NackBody, QueueConfigBody, ReceiveBody, RedriveBody } from "../schemas.js";
+
+const LEADER_DEADLINE_MS = 4000;
+/** A message body's serialized size limit (the contract's 128 KiB). */
+const MAX_MESSAGE_BYTES = 128 * 1024;
+/** Long polls re-check every shard at least this often (a wake on one group covers its shards only). */
+const WAIT_SLICE_MS = 2000;
+
+export const queues = new Hono<{ Bindings: Env }>();
+type C = Context<{ Bindings: Env }>;
+
+function shardCount(env: Env): number {
+  const n = Number(env.QUEUE_SHARDS ?? 8);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new Error(`QUEUE_SHARDS must be in 1..256, got ${env.QUEUE_SHARDS}`);
+  return n;
+}
+
+/** The group of a queue's shard (a queue and its `.dlq` share groups, so dead-lettering is one apply). */
+const groupOfShard = (env: Env, queue: string, shard: number) => groupOf(env, groupKey(queue, shard));
+
+/** Shards by group, keeping the order given. */
+function byGroup(env: Env, queue: string, shards: number[]): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const s of shards) {
+    const g = groupOfShard(env, queue, s);
+    out.set(g, [...(out.get(g) ?? []), s]);
+  }
+  return out;
+}
+
+/** One request to one group; undefined when the group has no leader that can commit. */
+async function ask(env: Env, group: number, req: QueueRequest, requestId: string): Promise<QueueReply | undefined> {
+  const out = await callGroup(env, group, (peer, name) => peer.queue(name, req, requestId), LEADER_DEADLINE_MS);
+  return out.ok ? out.value : undefined;
+}
+
+queues.post("/:queue/messages", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, EnqueueBody);
+  if (!body.ok) return body.response;
+  const msgs = body.value.messages;
+  for (const [i, m] of msgs.entries()) {
+    const size = new TextEncoder().encode(JSON.stringify(m.body)).length;
+    if (size > MAX_MESSAGE_BYTES)
+      return problem("payload-too-large", `messages.${i}.body is ${size} bytes (limit 131072)`);
+  }
+  const shards = shardCount(c.env);
+  // Placement first (a client id or key decides the shard), then ids for messages without one.
+  const placed = placeMessages(queue.value, msgs, shards, Math.floor(Math.random() * shards));
+  const withIds = msgs.map((m, i) => ({ ...m, id: m.id ?? crypto.randomUUID(), shard: placed[i] as number }));
+  const perShard = new Map<number, typeof withIds>();
+  for (const m of withIds) perShard.set(m.shard, [...(perShard.get(m.shard) ?? []), m]);
+  const requestId = crypto.randomUUID();
+  const replies = await Promise.all(
+    [...perShard].map(([shard, list]) =>
+      ask(
+        c.env,
+        groupOfShard(c.env, queue.value, shard),
+        {
+          op: "enqueue",
+          queue: queue.value,
+          shard,
+          messages: list.map(({ id, body, key, delayMs }) => ({
+            id,
+            body,
+            ...(key ? { key } : {}),
+            ...(delayMs ? { delayMs } : {}),
+          })),
+        },
+        `${requestId}:${shard}`,
+      ),
+    ),
+  );
+  const rejected = replies.find((r) => r?.type === "rejected");
+  if (rejected?.type === "rejected") {
+    return rejected.reason === "full"
+      ? noQuorum(`shard full: ${rejected.detail}`)
+      : problem("validation", rejected.detail);
+  }
+  // A shard that could not commit: the others may hold their part. Retrying with the same ids is
+  // safe (deduplication), so the client gets 503 and retries; see docs/architecture.md.
+  if (replies.some((r) => r === undefined)) return noQuorum();
+  const shardOf = new Map<string, number>();
+  for (const r of replies) if (r?.type === "enqueued") for (const m of r.messages) shardOf.set(m.id, m.shard);
+  return c.json({ messages: withIds.map((m) => ({ id: m.id, shard: shardOf.get(m.id) ?? m.shard })) });
+});
+
+/** Rotates the first shard of receives in this isolate, so no shard starves. */
+let nextStart = 0;
+
+queues.post("/:queue/receive", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, ReceiveBody);
+  if (!body.ok) return body.response;
+  const { max, visibilityMs, waitMs, consumer } = body.value;
+  const shards = shardCount(c.env);
+  const start = nextStart++ % shards;
+  const order = Array.from({ length: shards }, (_, i) => (start + i) % shards);
+  const groups = byGroup(c.env, queue.value, order);
+  const requestId = crypto.randomUUID();
+  const deadline = Date.now() + waitMs;
+  const messages: Delivery[] = [];
+  for (let round = 0; ; round++) {
+    for (const [group, list] of groups) {
+      const left = max - messages.length;
+      if (left <= 0) break;
+      const req: QueueRequest = { op: "receive", queue: queue.value, shards: list, max: left, visibilityMs, consumer };
+      const reply = await ask(c.env, group, req, `${requestId}:${round}:${group}`);
+      if (reply?.type === "deliveries") messages.push(...reply.messages);
+    }
+    const remaining = deadline - Date.now();
+    if (messages.length > 0 || remaining <= 0) break;
+    // Long poll: every group parks the wait until one of its shards gets a message (or a slice ends).
+    const timeoutMs = Math.min(remaining, WAIT_SLICE_MS);
+    await Promise.race(
+      [...groups].map(([group, list]) =>
+        ask(c.env, group, { op: "wait", queue: queue.value, shards: list, timeoutMs }, crypto.randomUUID()),
+      ),
+    );
+  }
+  return c.json({
+    messages: messages.map((m) => ({
+      id: m.id,
+      body: JSON.parse(m.body) as unknown,
+      ...(m.key !== undefined ? { key: m.key } : {}),
+      receipt: m.receipt,
+      attempts: m.attempts,
+      enqueuedAt: m.enqueuedAt,
+    })),
+  });
+});
+
+/** ack / nack / extend: receipts go to their shard's group; unknown receipts count as not done. */
+async function byReceipts(
+  c: C,
+  queue: string,
+  receipts: string[],
+  make: (shard: number, receipts: string[]) => QueueRequest,
+): Promise<number | undefined> {
+  const perShard = new Map<number, string[]>();
+  for (const r of receipts) {
+    const shard = receiptShard(r);
+    if (shard !== undefined && shard < shardCount(c.env)) perShard.set(shard, [...(perShard.get(shard) ?? []), r]);
+  }
+  const requestId = crypto.randomUUID();
+  const replies = await Promise.all(
+    [...perShard].map(([shard, list]) =>
+      ask(c.env, groupOfShard(c.env, queue, shard), make(shard, list), `${requestId}:${shard}`),
+    ),
+  );
+  if (replies.some((r) => r === undefined)) return undefined;
+  let n = 0;
+  for (const r of replies) {
+    if (r?.type === "acked") n += r.acked;
+    if (r?.type === "released") n += r.released;
+    if (r?.type === "extended") n += r.extended;
+  }
+  return n;
+}
+
+queues.post("/:queue/ack", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, AckBody);
+  if (!body.ok) return body.response;
+  const n = await byReceipts(c, queue.value, body.value.receipts, (shard, receipts) => ({
+    op: "ack",
+    queue: queue.value,
+    shard,
+    receipts,
+  }));
+  return n === undefined ? noQuorum() : c.json({ acked: n });
+});
+
+queues.post("/:queue/nack", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, NackBody);
+  if (!body.ok) return body.response;
+  const { delayMs } = body.value;
+  const n = await byReceipts(c, queue.value, body.value.receipts, (shard, receipts) => ({
+    op: "nack",
+    queue: queue.value,
+    shard,
+    receipts,
+    ...(delayMs !== undefined ? { delayMs } : {}),
+  }));
+  return n === undefined ? noQuorum() : c.json({ released: n });
+});
+
+queues.post("/:queue/extend", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, ExtendBody);
+  if (!body.ok) return body.response;
+  const { visibilityMs } = body.value;
+  const n = await byReceipts(c, queue.value, body.value.receipts, (shard, receipts) => ({
+    op: "extend",
+    queue: queue.value,
+    shard,
+    receipts,
+    visibilityMs,
+  }));
+  return n === undefined ? noQuorum() : c.json({ extended: n });
+});
+
+queues.post("/:queue/redrive", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, RedriveBody);
+  if (!body.ok) return body.response;
+  let left = body.value.max ?? Number.POSITIVE_INFINITY;
+  let moved = 0;
+  const requestId = crypto.randomUUID();
+  for (let shard = 0; shard < shardCount(c.env) && left > 0; shard++) {
+    const req: QueueRequest = {
+      op: "redrive",
+      queue: queue.value,
+      shard,
+      ...(Number.isFinite(left) ? { max: left } : {}),
+    };
+    const reply = await ask(c.env, groupOfShard(c.env, queue.value, shard), req, `${requestId}:${shard}`);
+    if (reply === undefined) return noQuorum();
+    if (reply.type === "redriven") {
+      moved += reply.moved;
+      left -= reply.moved;
+    }
+  }
+  return c.json({ moved });
+});
+
+queues.put("/:queue", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, QueueConfigBody);
+  if (!body.ok) return body.response;
+  // Every group holding a shard of the queue keeps the config its receives apply.
+  const groups = byGroup(
+    c.env,
+    queue.value,
+    Array.from({ length: shardCount(c.env) }, (_, i) => i),
+  );
+  const requestId = crypto.randomUUID();
+  const replies = await Promise.all(
+    [...groups.keys()].map((g) =>
+      ask(c.env, g, { op: "configure", queue: queue.value, ...body.value }, `${requestId}:${g}`),
+    ),
+  );
+  const done = replies.find((r) => r?.type === "configured");
+  if (replies.some((r) => r === undefined) || done?.type !== "configured") return noQuorum();
+  return c.json({ queue: queue.value, maxAttempts: done.maxAttempts, visibilityMs: done.visibilityMs });
+});
+
+queues.get("/:queue", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const groups = byGroup(
+    c.env,
+    queue.value,
+    Array.from({ length: shardCount(c.env) }, (_, i) => i),
+  );
+  const replies = await Promise.all(
+    [...groups].map(([g, shards]) => ask(c.env, g, { op: "stats", queue: queue.value, shards }, crypto.randomUUID())),
+  );
+  if (replies.some((r) => r?.type !== "stats")) return noQuorum();
+  const shards = replies.flatMap((r) => (r?.type === "stats" ? r.shards : [])).sort((a, b) => a.shard - b.shard);
+  const sum = (k: "visible" | "inflight" | "delayed" | "dlq") => shards.reduce((n, s) => n + s[k], 0);
+  return c.json({
+    queue: queue.value,
+    visible: sum("visible"),
+    inflight: sum("inflight"),
+    delayed: sum("delayed"),
+    dlq: sum("dlq"),
+    shards: shards.map(({ shard, visible, inflight }) => ({ shard, visible, inflight })),
+  });
+});
