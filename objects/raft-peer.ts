@@ -90,14 +90,17 @@ export class RaftPeer extends DurableObject<Env> {
     return this.guard(core, () => core.locks.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
   }
 
-  /** A queue request for shards on this group: served here if leader, else forwarded once. */
-  async queue(name: string, req: QueueRequest, requestId: string, forwarded = false): Promise<PeerReply<QueueReply>> {
+  /**
+   * A queue request for shards on this group: served here if leader, else forwarded once.
+   * (Not named `queue`: that is the Durable Object handler of Cloudflare Queues.)
+   */
+  async queues(name: string, req: QueueRequest, requestId: string, forwarded = false): Promise<PeerReply<QueueReply>> {
     const core = this.start(name);
     if (core === undefined) return { ok: false, error: "down" };
     if (!core.replica.isLeader()) {
       const leader = core.replica.leader();
       if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
-      return this.peer(leader).queue(peerName(this.group, leader), req, requestId, true);
+      return this.peer(leader).queues(peerName(this.group, leader), req, requestId, true);
     }
     const waitMs = req.op === "wait" ? req.timeoutMs : 0;
     return this.guard(core, () => core.queues.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);

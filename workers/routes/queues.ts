@@ -39,7 +39,7 @@ function byGroup(env: Env, queue: string, shards: number[]): Map<number, number[
 
 /** One request to one group; undefined when the group has no leader that can commit. */
 async function ask(env: Env, group: number, req: QueueRequest, requestId: string): Promise<QueueReply | undefined> {
-  const out = await callGroup(env, group, (peer, name) => peer.queue(name, req, requestId), LEADER_DEADLINE_MS);
+  const out = await callGroup(env, group, (peer, name) => peer.queues(name, req, requestId), LEADER_DEADLINE_MS);
   return out.ok ? out.value : undefined;
 }
 
