@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
 import { Registry } from "../shared/metrics/registry.js";
 import type { Env } from "./env.js";
-import { peerStub } from "./groups.js";
+import { callGroup, peerStub } from "./groups.js";
 
 /** Request counts and latencies of this Worker isolate (each isolate reports its own). */
 const http = new Registry();
@@ -43,5 +43,52 @@ export async function renderMetrics(env: Env): Promise<string> {
       ),
     ),
   );
+  await queueMetrics(env, raft, shape.groups);
   return http.render() + raft.render();
+}
+
+/** Per-queue depth, in flight, delayed and DLQ size, and message totals, from every group's leader. */
+async function queueMetrics(env: Env, out: Registry, groups: number): Promise<void> {
+  const replies = await Promise.all(
+    Array.from({ length: groups }, (_, g) =>
+      callGroup(env, g, (peer, name) => peer.queues(name, { op: "metrics" }, ""), 1000),
+    ),
+  );
+  const depth = new Map<string, { visible: number; inflight: number; delayed: number }>();
+  const totals = { enqueued: 0, delivered: 0, redelivered: 0, acked: 0, deadLettered: 0 };
+  for (const r of replies) {
+    if (!r.ok || r.value.type !== "metrics") continue;
+    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.value.totals[k];
+    for (const d of r.value.depths) {
+      const sum = depth.get(d.queue) ?? { visible: 0, inflight: 0, delayed: 0 };
+      depth.set(d.queue, {
+        visible: sum.visible + d.visible,
+        inflight: sum.inflight + d.inflight,
+        delayed: sum.delayed + d.delayed,
+      });
+    }
+  }
+  const size = (q: string) => {
+    const d = depth.get(q);
+    return d === undefined ? 0 : d.visible + d.inflight + d.delayed;
+  };
+  for (const [queue, d] of depth) {
+    if (!queue.endsWith(".dlq")) {
+      out.set("queue_dlq_messages", "Messages in the queue's dead-letter queue.", { queue }, size(`${queue}.dlq`));
+    }
+    out.set("queue_visible_messages", "Messages ready to be received.", { queue }, d.visible);
+    out.set("queue_inflight_messages", "Messages received and not yet acked (invisible).", { queue }, d.inflight);
+    out.set("queue_delayed_messages", "Messages waiting for their delay to pass.", { queue }, d.delayed);
+  }
+  const help: Record<keyof typeof totals, string> = {
+    enqueued: "Messages enqueued (duplicates not counted).",
+    delivered: "Deliveries by receive.",
+    redelivered: "Deliveries of a message delivered before.",
+    acked: "Messages acked.",
+    deadLettered: "Messages moved to a dead-letter queue.",
+  };
+  for (const [k, text] of Object.entries(help)) {
+    const name = `queue_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_messages_total`;
+    out.inc(name, text, {}, totals[k as keyof typeof totals]);
+  }
 }

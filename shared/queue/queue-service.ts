@@ -3,7 +3,15 @@ import type { Entry } from "../raft/types.js";
 import { encodeEnvelope } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { QueueTable } from "./queue-table.js";
-import type { Delivery, NewMessage, QueueApplied, QueueCommand, QueueResult, ShardStats } from "./types.js";
+import type {
+  Delivery,
+  NewMessage,
+  QueueApplied,
+  QueueCommand,
+  QueueResult,
+  QueueTotals,
+  ShardStats,
+} from "./types.js";
 
 /** What the Worker asks of the queue shards that live on one group (validated by the routes). */
 export type QueueRequest =
@@ -17,13 +25,20 @@ export type QueueRequest =
   | { op: "extend"; queue: string; shard: number; receipts: string[]; visibilityMs: number }
   | { op: "redrive"; queue: string; shard: number; max?: number }
   | { op: "configure"; queue: string; maxAttempts?: number; visibilityMs?: number }
-  | { op: "stats"; queue: string; shards: number[] };
+  | { op: "stats"; queue: string; shards: number[] }
+  /** This group's queue counters and depths, from the leader's state (no round trip: metrics). */
+  | { op: "metrics" };
 
 export type QueueReply =
   | QueueResult
   | { type: "deliveries"; messages: Delivery[] }
   | { type: "waited"; ready: boolean }
-  | { type: "stats"; shards: (ShardStats & { shard: number })[] };
+  | { type: "stats"; shards: (ShardStats & { shard: number })[] }
+  | {
+      type: "metrics";
+      totals: QueueTotals;
+      depths: { queue: string; visible: number; inflight: number; delayed: number }[];
+    };
 
 /**
  * The queue on one replica: stamps commands with the leader's clock, proposes them, and parks
@@ -66,6 +81,10 @@ export class QueueService {
           type: "stats",
           shards: req.shards.map((shard) => ({ shard, ...this.table.stats(req.queue, shard, t) })),
         };
+      }
+      case "metrics": {
+        const depths = [...this.table.depths(now)].map(([queue, d]) => ({ queue, ...d }));
+        return { type: "metrics", totals: this.table.totals(), depths };
       }
       case "enqueue":
         return this.propose(

@@ -346,6 +346,25 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     return { ...counts, dlq };
   }
 
+  /**
+   * Messages per queue held by this group at `now` (summed over its shards), for `/metrics`.
+   * A dead-letter queue `<q>.dlq` is reported under its own name.
+   */
+  depths(now: number): Map<string, { visible: number; inflight: number; delayed: number }> {
+    const t = Math.max(this.time, now);
+    const out = new Map<string, { visible: number; inflight: number; delayed: number }>();
+    for (const shard of this.shards.values()) {
+      const c = countAt(shard, t);
+      const sum = out.get(shard.queue) ?? { visible: 0, inflight: 0, delayed: 0 };
+      out.set(shard.queue, {
+        visible: sum.visible + c.visible,
+        inflight: sum.inflight + c.inflight,
+        delayed: sum.delayed + c.delayed,
+      });
+    }
+    return out;
+  }
+
   /** The group's counters, for `/metrics`. */
   totals(): QueueTotals {
     return { ...this.counters };

@@ -150,3 +150,19 @@ describe("queues", () => {
     expect((await get("/v1/queues/q9")).json.visible).toBe(0);
   });
 });
+
+describe("queue metrics", () => {
+  it("/metrics reports depth, in flight, DLQ size and message totals", async () => {
+    await send("mq", [{ body: 1 }, { body: 2 }, { body: 3 }]);
+    const r = await receive("mq");
+    expect(r.json.messages).toHaveLength(1);
+    const text = (await call("GET", "/metrics")).json as string;
+    expect(text).toContain('queue_visible_messages{queue="mq"} 2');
+    expect(text).toContain('queue_inflight_messages{queue="mq"} 1');
+    expect(text).toContain('queue_dlq_messages{queue="q4"} 0');
+    expect(text).toMatch(/queue_enqueued_messages_total [1-9]\d*/);
+    expect(text).toMatch(/queue_delivered_messages_total [1-9]\d*/);
+    expect(text).toMatch(/queue_acked_messages_total [1-9]\d*/);
+    expect(text).toMatch(/queue_dead_lettered_messages_total [1-9]\d*/);
+  });
+});
