@@ -1,5 +1,20 @@
 import { z } from "zod";
-import { AcquireBody, GrantReply, LockViewReply, PartitionBody, PeerBody, ReleaseBody, RenewBody } from "./schemas.js";
+import {
+  AckBody,
+  AcquireBody,
+  EnqueueBody,
+  ExtendBody,
+  GrantReply,
+  LockViewReply,
+  NackBody,
+  PartitionBody,
+  PeerBody,
+  QueueConfigBody,
+  ReceiveBody,
+  RedriveBody,
+  ReleaseBody,
+  RenewBody,
+} from "./schemas.js";
 
 type Op = { summary: string; body?: z.ZodType; ok?: z.ZodType; status?: number; errors?: string[] };
 
@@ -75,6 +90,80 @@ export function openApiDocument() {
       "/v1/locks/{resource}": {
         parameters: [name("resource")],
         get: operation({ summary: "Lock state (linearizable read)", ok: LockViewReply, errors: ["400", "401", "503"] }),
+      },
+      "/v1/queues/{queue}/messages": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Send 1..100 messages (all or nothing; a repeated id within 5 minutes is not enqueued again)",
+          body: EnqueueBody,
+          ok: z.object({ messages: z.array(z.object({ id: z.string(), shard: z.number() })) }),
+          errors: ["400", "401", "413", "503"],
+        }),
+      },
+      "/v1/queues/{queue}/receive": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Receive up to max messages (long polling with waitMs)",
+          body: ReceiveBody,
+          ok: z.object({
+            messages: z.array(
+              z.object({
+                id: z.string(),
+                body: z.unknown(),
+                key: z.string().optional(),
+                receipt: z.string(),
+                attempts: z.number(),
+                enqueuedAt: z.number(),
+              }),
+            ),
+          }),
+          errors: ["400", "401", "503"],
+        }),
+      },
+      "/v1/queues/{queue}/ack": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Ack deliveries by receipt",
+          body: AckBody,
+          ok: z.object({ acked: z.number() }),
+          errors: ["400", "401", "503"],
+        }),
+      },
+      "/v1/queues/{queue}/nack": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Release deliveries (visible again after delayMs)",
+          body: NackBody,
+          ok: z.object({ released: z.number() }),
+          errors: ["400", "401", "503"],
+        }),
+      },
+      "/v1/queues/{queue}/extend": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Extend the visibility of deliveries",
+          body: ExtendBody,
+          ok: z.object({ extended: z.number() }),
+          errors: ["400", "401", "503"],
+        }),
+      },
+      "/v1/queues/{queue}/redrive": {
+        parameters: [name("queue")],
+        post: operation({
+          summary: "Move messages from {queue}.dlq back to {queue}",
+          body: RedriveBody,
+          ok: z.object({ moved: z.number() }),
+          errors: ["400", "401", "503"],
+        }),
+      },
+      "/v1/queues/{queue}": {
+        parameters: [name("queue")],
+        put: operation({
+          summary: "Configure maxAttempts and visibilityMs",
+          body: QueueConfigBody,
+          errors: ["400", "401", "503"],
+        }),
+        get: operation({ summary: "Message counts, per shard", errors: ["400", "401", "503"] }),
       },
       "/v1/cluster": { get: operation({ summary: "Raft groups, leaders and peers", errors: ["401"] }) },
       "/v1/cluster/peers": {
