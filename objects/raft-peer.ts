@@ -79,15 +79,14 @@ export class RaftPeer extends DurableObject<Env> {
 
   /** A lock request: served here if leader, else forwarded once to the leader. */
   async lock(name: string, req: LockRequest, requestId: string, forwarded = false): Promise<PeerReply<LockReply>> {
-    const core = this.start(name);
-    if (core === undefined) return { ok: false, error: "down" };
-    if (!core.replica.isLeader()) {
-      const leader = core.replica.leader();
-      if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
-      return this.peer(leader).lock(peerName(this.group, leader), req, requestId, true);
-    }
     const waitMs = req.op === "acquire" ? req.waitMs : 0;
-    return this.guard(core, () => core.locks.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
+    return this.serve(
+      name,
+      forwarded,
+      (leader, leaderName) => leader.lock(leaderName, req, requestId, true),
+      (core) => core.locks.handle(req, requestId),
+      COMMIT_TIMEOUT_MS + waitMs,
+    );
   }
 
   /**
@@ -95,15 +94,33 @@ export class RaftPeer extends DurableObject<Env> {
    * (Not named `queue`: that is the Durable Object handler of Cloudflare Queues.)
    */
   async queues(name: string, req: QueueRequest, requestId: string, forwarded = false): Promise<PeerReply<QueueReply>> {
+    const waitMs = req.op === "wait" ? req.timeoutMs : 0;
+    return this.serve(
+      name,
+      forwarded,
+      (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
+      (core) => core.queues.handle(req, requestId),
+      COMMIT_TIMEOUT_MS + waitMs,
+    );
+  }
+
+  /**
+   * Serves a client request on the leader, or forwards it once to the leader this peer knows
+   * and can reach (a peer cut off from the leader answers not-leader: how a minority answers 503).
+   */
+  private async serve<T>(
+    name: string,
+    forwarded: boolean,
+    forward: (leader: DurableObjectStub<RaftPeer>, leaderName: string) => Promise<PeerReply<T>>,
+    handle: (core: Core) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<PeerReply<T>> {
     const core = this.start(name);
     if (core === undefined) return { ok: false, error: "down" };
-    if (!core.replica.isLeader()) {
-      const leader = core.replica.leader();
-      if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
-      return this.peer(leader).queues(peerName(this.group, leader), req, requestId, true);
-    }
-    const waitMs = req.op === "wait" ? req.timeoutMs : 0;
-    return this.guard(core, () => core.queues.handle(req, requestId), COMMIT_TIMEOUT_MS + waitMs);
+    if (core.replica.isLeader()) return this.guard(core, () => handle(core), timeoutMs);
+    const leader = core.replica.leader();
+    if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
+    return forward(this.peer(leader), peerName(this.group, leader));
   }
 
   /** This group's wait-for edges (leader only), for the cross-group deadlock detector. */
