@@ -10,25 +10,24 @@ const DLQ_SUFFIX = ".dlq";
  * The shard of each message of one enqueue, in order:
  * - with `key`: `hash32(key) % shards`, so one key always lands on one shard (per-key order);
  * - else with a client-given `id`: `hash32(id) % shards`, so a retry of the same request lands
- *   on the shard whose dedup memory saw it first (round-robin could send it elsewhere);
- * - else round-robin from `startShard` (the Worker picks it, e.g. a counter or a random number).
- * Call it before generating ids for messages that have none, or every message counts as having
- * one (still an even spread, but no round-robin). `queue` is not used yet: placement does not
- * depend on the queue today, and callers need not change if it ever does.
+ *   on the shard whose dedup memory saw it first;
+ * - else `batchShard` (the Worker picks it at random per request): the messages of a batch with
+ *   neither stay together, so the batch is one command on one group, all or nothing, and batches
+ *   spread evenly over the shards.
+ * Call it before generating ids for messages that have none. `queue` is not used yet: placement
+ * does not depend on the queue today, and callers need not change if it ever does.
  */
 export function placeMessages(
   _queue: string,
   messages: readonly { key?: string; id?: string }[],
   shards: number,
-  startShard: number,
+  batchShard: number,
 ): number[] {
-  let next = startShard;
+  const rest = ((batchShard % shards) + shards) % shards;
   return messages.map((m) => {
     if (m.key !== undefined) return hash32(m.key) % shards;
     if (m.id !== undefined) return hash32(m.id) % shards;
-    const shard = ((next % shards) + shards) % shards;
-    next++;
-    return shard;
+    return rest;
   });
 }
 

@@ -107,13 +107,13 @@ export class QueueService {
     }
   }
 
-  /** Receives shard by shard, skipping shards that hold nothing visible here (no empty writes). */
+  /** Receives shard by shard, skipping shards with nothing deliverable here (no empty writes). */
   private async receive(req: Extract<QueueRequest, { op: "receive" }>, requestId: string): Promise<QueueReply> {
     const messages: Delivery[] = [];
     for (const shard of req.shards) {
       const left = req.max - messages.length;
       if (left <= 0) break;
-      if (this.table.stats(req.queue, shard, this.clock()).visible === 0) continue;
+      if (!this.table.hasDeliverable(req.queue, shard, this.clock())) continue;
       const result = await this.propose(
         {
           type: "receive",
@@ -132,10 +132,10 @@ export class QueueService {
     return { type: "deliveries", messages };
   }
 
-  /** Resolves true once one of `shards` has a visible message, or false after `timeoutMs`. */
+  /** Resolves true once one of `shards` has a deliverable message, or false after `timeoutMs`. */
   private async wait(queue: string, shards: number[], timeoutMs: number): Promise<boolean> {
     await this.replica.read();
-    const visibleNow = () => shards.some((s) => this.table.stats(queue, s, this.clock()).visible > 0);
+    const visibleNow = () => shards.some((s) => this.table.hasDeliverable(queue, s, this.clock()));
     if (visibleNow()) return true;
     // Woken by an enqueue, nack or redrive that commits; or when a delay or visibility runs out.
     const now = this.clock();

@@ -229,6 +229,8 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
       shard.messages.delete(m.seq); // gone for good: the state holds live messages only
     });
     this.counters.acked += acked;
+    // An ack may unblock the next message of a key: wake the long polls to look again.
+    if (acked > 0) this.wake(c.queue, c.shard, this.time);
     return { type: "acked", queue: c.queue, shard: c.shard, acked };
   }
 
@@ -363,6 +365,22 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
       });
     }
     return out;
+  }
+
+  /**
+   * Would a receive at `now` deliver (or dead-letter) anything? Unlike `stats().visible`, a keyed
+   * message waiting behind an older message of its key does not count: the host must not write
+   * an empty receive for it, nor end a long poll.
+   */
+  hasDeliverable(queue: string, shard: number, now: number): boolean {
+    const s = this.shards.get(shardKey(queue, shard));
+    if (s === undefined) return false;
+    let found = false;
+    scanDeliverable(s, Math.max(this.time, now), 1, () => {
+      found = true;
+      return "delivered";
+    });
+    return found;
   }
 
   /** The group's counters, for `/metrics`. */

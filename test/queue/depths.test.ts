@@ -25,3 +25,30 @@ describe("QueueTable.depths", () => {
     expect(t.depths(7000).get("a")).toEqual({ visible: 2, inflight: 1, delayed: 0 });
   });
 });
+
+describe("QueueTable.hasDeliverable", () => {
+  it("is false for a keyed message waiting behind an in-flight one of its key, true again after the ack", () => {
+    const t = new QueueTable();
+    t.applyCommand({
+      type: "enqueue",
+      queue: "q",
+      shard: 0,
+      messages: [
+        { id: "1", body: 1, key: "k" },
+        { id: "2", body: 2, key: "k" },
+      ],
+      now: 1000,
+    });
+    expect(t.hasDeliverable("q", 0, 1000)).toBe(true);
+    const got = t.applyCommand({ type: "receive", queue: "q", shard: 0, max: 10, now: 1001 });
+    expect(got.result.type === "received" && got.result.messages.length).toBe(1);
+    // Message 2 counts as visible, but a receive would deliver nothing.
+    expect(t.stats("q", 0, 1002).visible).toBe(1);
+    expect(t.hasDeliverable("q", 0, 1002)).toBe(false);
+    expect(t.hasDeliverable("q", 7, 1002)).toBe(false);
+    const receipt = got.result.type === "received" ? (got.result.messages[0]?.receipt ?? "") : "";
+    const acked = t.applyCommand({ type: "ack", queue: "q", shard: 0, receipts: [receipt], now: 1003 });
+    expect(acked.wake).toEqual([{ queue: "q", shard: 0, at: 1003 }]);
+    expect(t.hasDeliverable("q", 0, 1004)).toBe(true);
+  });
+});

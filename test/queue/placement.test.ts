@@ -27,10 +27,10 @@ describe("placeMessages", () => {
     expect(placeMessages("q", msgs, 8, 0)).toEqual([hash32("x") % 8, hash32("y") % 8]);
   });
 
-  it("without key or id, messages go round-robin from startShard, evenly", () => {
+  it("without key or id, a batch stays together on the batch's shard (one command, all or nothing)", () => {
     const msgs = Array.from({ length: 10 }, () => ({}));
-    expect(placeMessages("q", msgs, 4, 2)).toEqual([2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
-    expect(placeMessages("q", [{}, { key: "k" }, {}], 4, 7)).toEqual([3, hash32("k") % 4, 0]);
+    expect(placeMessages("q", msgs, 4, 2)).toEqual(Array(10).fill(2));
+    expect(placeMessages("q", [{}, { key: "k" }, {}], 4, 7)).toEqual([3, hash32("k") % 4, 3]);
   });
 });
 

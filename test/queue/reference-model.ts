@@ -164,6 +164,8 @@ export class ReferenceQueue {
         this.msgs = this.msgs.filter((m) => !live.includes(m));
         this.lastAcked = live;
         this.totals.acked += live.length;
+        // An ack may unblock the next message of a key: long polls look again.
+        if (live.length > 0) wake.push({ queue: c.queue, shard: c.shard, at: t });
         return { type: "acked", queue: c.queue, shard: c.shard, acked: live.length };
       }
       case "nack": {

@@ -1,6 +1,6 @@
 // Queue behaviour end to end: Worker → shard's group leader → Raft → queue table, inside workerd.
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, get, post, ready, sleep } from "./client";
+import { call, clusterGroups, get, post, ready, sleep } from "./client";
 
 beforeAll(ready, 20_000);
 
@@ -148,6 +148,30 @@ describe("queues", () => {
     expect((await receive("q9", { max: 0 })).status).toBe(400);
     expect((await receive("q9", { waitMs: 20_001 })).status).toBe(400);
     expect((await get("/v1/queues/q9")).json.visible).toBe(0);
+  });
+});
+
+describe("queue batches and long polls", () => {
+  it("a batch without keys or ids stays on one shard, so it is one all-or-nothing command", async () => {
+    const sent = await send(
+      "qb",
+      Array.from({ length: 20 }, (_, i) => ({ body: i })),
+    );
+    expect(new Set(sent.json.messages.map((m: { shard: number }) => m.shard)).size).toBe(1);
+  });
+
+  it("a long poll does not spin on a keyed message that waits behind one in flight", async () => {
+    await send("qk", [
+      { body: 1, key: "k" },
+      { body: 2, key: "k" },
+    ]);
+    expect((await receive("qk")).json.messages).toHaveLength(1);
+    const commits = async () => (await clusterGroups()).reduce((n, g) => n + g.commitIndex, 0);
+    const before = await commits();
+    const r = await receive("qk", { waitMs: 1500 });
+    expect(r.json.messages).toEqual([]);
+    // No empty receive entries were written while waiting (heartbeats write nothing).
+    expect((await commits()) - before).toBeLessThan(5);
   });
 });
 

@@ -81,15 +81,27 @@ queues.post("/:queue/messages", async (c) => {
       ),
     ),
   );
+  // A batch on several shards cannot be atomic across groups: when one part failed, the others
+  // may be stored. The answer names every id, so the client can retry the same batch with them
+  // (deduplication stores each message once); see docs/architecture.md.
+  const ids = withIds.map((m) => ({ id: m.id, shard: m.shard }));
   const rejected = replies.find((r) => r?.type === "rejected");
   if (rejected?.type === "rejected") {
-    return rejected.reason === "full"
-      ? noQuorum(`shard full: ${rejected.detail}`)
-      : problem("validation", rejected.detail);
+    const extra = perShard.size > 1 ? { messages: ids } : {};
+    if (rejected.reason === "full") {
+      return problem("no-quorum", `shard full, retry later: ${rejected.detail}`, {
+        extra,
+        headers: { "retry-after": "5" },
+      });
+    }
+    return problem("validation", rejected.detail, { extra });
   }
-  // A shard that could not commit: the others may hold their part. Retrying with the same ids is
-  // safe (deduplication), so the client gets 503 and retries; see docs/architecture.md.
-  if (replies.some((r) => r === undefined)) return noQuorum();
+  if (replies.some((r) => r === undefined)) {
+    return problem("no-quorum", "a shard's group has no leader that can commit; retry with the same ids", {
+      extra: { messages: ids },
+      headers: { "retry-after": "1" },
+    });
+  }
   const shardOf = new Map<string, number>();
   for (const r of replies) if (r?.type === "enqueued") for (const m of r.messages) shardOf.set(m.id, m.shard);
   return c.json({ messages: withIds.map((m) => ({ id: m.id, shard: shardOf.get(m.id) ?? m.shard })) });
@@ -112,13 +124,17 @@ queues.post("/:queue/receive", async (c) => {
   const deadline = Date.now() + waitMs;
   const messages: Delivery[] = [];
   for (let round = 0; ; round++) {
+    let failed = false;
     for (const [group, list] of groups) {
       const left = max - messages.length;
       if (left <= 0) break;
       const req: QueueRequest = { op: "receive", queue: queue.value, shards: list, max: left, visibilityMs, consumer };
       const reply = await ask(c.env, group, req, `${requestId}:${round}:${group}`);
       if (reply?.type === "deliveries") messages.push(...reply.messages);
+      else failed = true;
     }
+    // Nothing received and a group could not answer: say so rather than "empty".
+    if (messages.length === 0 && failed) return noQuorum();
     const remaining = deadline - Date.now();
     if (messages.length > 0 || remaining <= 0) break;
     // Long poll: every group parks the wait until one of its shards gets a message (or a slice ends).
