@@ -6,8 +6,10 @@ export interface Reply {
   status: number;
   /** `"200"`, or `"409 lock-conflict"` for a problem+json answer. */
   outcome: string;
-  /** Body text of a non-2xx answer (2xx bodies are discarded unread). */
+  /** Body text of a non-2xx answer (2xx bodies are discarded unread unless the call asked to read them). */
   body?: string;
+  /** The parsed body of a 2xx answer, when the call passed `read`. */
+  json?: unknown;
 }
 
 export class Client {
@@ -26,7 +28,8 @@ export class Client {
     if (token) this.headers.authorization = `Bearer ${token}`;
   }
 
-  async call(method: "GET" | "POST", path: string, json?: unknown): Promise<Reply> {
+  /** `read`: parse a 2xx body into `json` (queue receive and ack answers); otherwise it is discarded unread. */
+  async call(method: "GET" | "POST", path: string, json?: unknown, read = false): Promise<Reply> {
     const res = await this.pool.request({
       method,
       path,
@@ -35,6 +38,7 @@ export class Client {
     });
     const status = res.statusCode;
     if (status >= 200 && status < 300) {
+      if (read) return { status, outcome: String(status), json: await res.body.json() };
       await res.body.dump();
       return { status, outcome: String(status) };
     }

@@ -3,8 +3,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Client, Reply } from "./http.js";
 import { Recorder } from "./stats.js";
 
+/**
+ * How many messages a 2xx reply carried (recorded with it, for messages/s); a string instead counts
+ * the reply as an error with that outcome (a 2xx answer that is wrong, e.g. an ack that acked fewer).
+ */
+export type Messages = (reply: Reply) => number | string;
+
 /** Times one HTTP op and records it; resolves to the reply, or undefined when the request threw. */
-export type Timed = (op: string, call: () => Promise<Reply>) => Promise<Reply | undefined>;
+export type Timed = (op: string, call: () => Promise<Reply>, messages?: Messages) => Promise<Reply | undefined>;
 
 /** One round of a worker's loop (may make several timed ops, e.g. acquire then release). */
 export type Iteration = (worker: number, i: number, timed: Timed) => Promise<void>;
@@ -14,7 +20,38 @@ export interface Scenario {
   name: string;
   /** One line saying what a worker does, printed above the results. */
   describe: string;
+  /** --concurrency when it is not given (else the harness default). */
+  defaultConcurrency?: number[];
+  /** Without `phases`: one phase per concurrency, named after the scenario, each worker running this. */
+  iteration?(client: Client): Iteration;
+  /** Several kinds of phase (queue: batches, end to end, single messages), given --concurrency. */
+  phases?(concurrency: number[]): Phase[];
+}
+
+/** One measured run of `concurrency` workers; a row of the results. */
+export interface Phase {
+  name: string;
+  concurrency: number;
+  /** One line for the legend above the results. */
+  describe?: string;
   iteration(client: Client): Iteration;
+  /** The op whose messages make the phase's messages/s (queue end to end: "ack"); none for no messages/s. */
+  messagesOf?: string;
+  /** Figures the phase should reach, checked after the table. */
+  targets?: Target[];
+}
+
+/** A goal for one phase: `messages/s` of `op` ≥ `min`, or its p95 in ms < `max`. */
+export type Target = { op: string; label: string } & (
+  | { metric: "messages/s"; min: number }
+  | { metric: "p95"; max: number }
+);
+
+export function phasesOf(scenario: Scenario, concurrency: number[]): Phase[] {
+  if (scenario.phases) return scenario.phases(concurrency);
+  const { iteration } = scenario;
+  if (iteration === undefined) throw new Error(`scenario ${scenario.name} has neither phases nor iteration`);
+  return concurrency.map((c) => ({ name: scenario.name, concurrency: c, iteration: (client) => iteration(client) }));
 }
 
 export interface PhaseOptions {
@@ -35,7 +72,7 @@ export async function runPhase(iteration: Iteration, opts: PhaseOptions): Promis
   const from = now() + BigInt(Math.round(opts.warmupSeconds * 1000)) * BigInt(NS_PER_MS);
   const until = from + BigInt(Math.round(opts.seconds * 1000)) * BigInt(NS_PER_MS);
 
-  const timed: Timed = async (op, call) => {
+  const timed: Timed = async (op, call, messages) => {
     const start = now();
     let reply: Reply | undefined;
     let thrown: unknown;
@@ -47,8 +84,12 @@ export async function runPhase(iteration: Iteration, opts: PhaseOptions): Promis
     const end = now();
     if (end >= from && end <= until) {
       if (reply === undefined) rec.fail(op, errorCode(thrown));
-      else if (reply.status >= 200 && reply.status < 300) rec.ok(op, Number(end - start) / NS_PER_MS);
-      else rec.fail(op, reply.outcome, reply.body);
+      else if (reply.status < 200 || reply.status >= 300) rec.fail(op, reply.outcome, reply.body);
+      else {
+        const n = messages?.(reply) ?? 0;
+        if (typeof n === "string") rec.fail(op, n, JSON.stringify(reply.json));
+        else rec.ok(op, Number(end - start) / NS_PER_MS, n);
+      }
     }
     // A refused connection fails in microseconds: back off rather than spin the CPU the server needs.
     if (reply === undefined) await sleep(10);

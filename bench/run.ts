@@ -3,26 +3,30 @@
  *
  * HTTP load benchmark of the Worker served by Miniflare (`scripts/start.ts`). Without --url it starts
  * its own server on a free port with a fresh DATA_DIR and stops it afterwards. It first measures the
- * ceiling, a no-op route (GET /healthz) at each concurrency, then the scenario at each concurrency, and
- * prints the scenario's throughput as a share of that ceiling. Closed loop: N workers, each sending its
- * next request when the previous one answered. ops/s and latencies count 2xx answers only; anything
- * else is an error, counted by op, status and problem type.
+ * ceiling, a no-op route (GET /healthz) at each concurrency, then the scenario's phases (one per
+ * concurrency; `queue` has several kinds), and prints each phase's throughput as a share of that ceiling.
+ * Closed loop: N workers, each sending its next request when the previous one answered. ops/s, msgs/s
+ * and latencies count 2xx answers only; anything else is an error, counted by op, status and problem type.
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Client } from "./http.js";
-import { type Iteration, runPhase, type Scenario } from "./load.js";
+import { type Phase, phasesOf, runPhase, type Scenario, type Target } from "./load.js";
 import { locks } from "./locks.js";
+import { queue } from "./queue.js";
 import { type Server, startServer, waitReady } from "./server.js";
 import { fmt, type Recorder, table } from "./stats.js";
 
-const SCENARIOS: Record<string, Scenario> = { locks };
+const SCENARIOS: Record<string, Scenario> = { locks, queue };
 const WARMUP_SECONDS = 1;
 const MAX_CONCURRENCY = 1024;
 
+const DEFAULT_CONCURRENCY = [1, 16, 64];
+
 const USAGE = `usage: npm run bench -- <scenario> [--seconds 10] [--concurrency 1,16,64] [--url http://127.0.0.1:PORT]
 scenarios: ${Object.keys(SCENARIOS).join(", ")}
---url     benchmark a running server (loopback only; send API_TOKEN from the environment) instead of starting one`;
+--concurrency  default ${DEFAULT_CONCURRENCY.join(",")} (queue: 8; its single-message phase always runs at 8)
+--url          benchmark a running server (loopback only; send API_TOKEN from the environment) instead of starting one`;
 
 function usageError(message: string): never {
   console.error(`${message}\n${USAGE}`);
@@ -39,7 +43,7 @@ interface Options {
 function parseOptions(argv: string[]): Options {
   const spec = {
     seconds: { type: "string", default: "10" },
-    concurrency: { type: "string", default: "1,16,64" },
+    concurrency: { type: "string" },
     url: { type: "string" },
   } as const;
   const parsed = (() => {
@@ -57,7 +61,8 @@ function parseOptions(argv: string[]): Options {
 
   const seconds = Number(parsed.values.seconds);
   if (!(seconds > 0 && seconds <= 600)) usageError(`--seconds must be in (0, 600], got ${parsed.values.seconds}`);
-  const concurrency = parsed.values.concurrency.split(",").map(Number);
+  const concurrency =
+    parsed.values.concurrency?.split(",").map(Number) ?? scenario.defaultConcurrency ?? DEFAULT_CONCURRENCY;
   if (!concurrency.every((c) => Number.isInteger(c) && c >= 1 && c <= MAX_CONCURRENCY)) {
     usageError(`--concurrency must be integers in [1, ${MAX_CONCURRENCY}], got ${parsed.values.concurrency}`);
   }
@@ -84,8 +89,7 @@ const noop: Scenario = {
 };
 
 interface Result {
-  phase: string;
-  concurrency: number;
+  phase: Phase;
   rec: Recorder;
 }
 
@@ -115,15 +119,20 @@ async function main(): Promise<void> {
         `${opts.seconds} s per phase after ${WARMUP_SECONDS} s warm-up; client on Node ${process.version}`,
     );
 
-    client = new Client(origin, Math.max(...opts.concurrency), token);
+    // The ceiling at every concurrency a phase runs at (queue's single-message phase: always 8).
+    const phases = phasesOf(opts.scenario, opts.concurrency);
+    const levels = [...new Set(phases.map((p) => p.concurrency))].sort((a, b) => a - b);
+    client = new Client(origin, Math.max(...levels), token);
     const results: Result[] = [];
-    for (const scenario of [noop, opts.scenario]) {
-      const iteration: Iteration = scenario.iteration(client);
-      for (const concurrency of opts.concurrency) {
-        console.error(`  ${scenario.name} c=${concurrency} ...`);
-        const rec = await runPhase(iteration, { concurrency, seconds: opts.seconds, warmupSeconds: WARMUP_SECONDS });
-        results.push({ phase: scenario.name, concurrency, rec });
-      }
+    for (const phase of [...phasesOf(noop, levels), ...phases]) {
+      const { concurrency } = phase;
+      console.error(`  ${phase.name} c=${concurrency} ...`);
+      const rec = await runPhase(phase.iteration(client), {
+        concurrency,
+        seconds: opts.seconds,
+        warmupSeconds: WARMUP_SECONDS,
+      });
+      results.push({ phase, rec });
     }
     failed = report(opts, results);
     serverStderr = server?.stderr();
@@ -142,53 +151,90 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-/** Prints the table, the errors and one summary line per concurrency; true when any op failed. */
+/** Prints the table, the errors, one summary line per phase and the targets; true when any op failed. */
 function report(opts: Options, results: Result[]): boolean {
   const { seconds, scenario } = opts;
   const ceiling = (c: number) =>
-    results.find((r) => r.phase === noop.name && r.concurrency === c)?.rec.summary(seconds);
+    results.find((r) => r.phase.name === noop.name && r.phase.concurrency === c)?.rec.summary(seconds);
+  const share = (perSecond: number, c: number) => `${fmt((100 * perSecond) / (ceiling(c)?.perSecond ?? 0))}%`;
+  // A msgs/s column only for scenarios whose ops carry messages (queue).
+  const withMessages = results.some((r) => r.phase.messagesOf !== undefined);
+  const msgs = (rec: Recorder, op: string | undefined) =>
+    !withMessages ? [] : op === undefined || !rec.messages.has(op) ? [""] : [fmt(rec.messageRate(seconds, op))];
   const rows: string[][] = [];
-  for (const { phase, concurrency, rec } of results) {
+  for (const { phase, rec } of results) {
     const all = rec.summary(seconds);
-    const share = phase === noop.name ? "" : `${fmt((100 * all.perSecond) / (ceiling(concurrency)?.perSecond ?? 0))}%`;
-    rows.push([phase, String(concurrency), ...cells(all), String(rec.errorCount()), share]);
+    const base = phase.name === noop.name ? "" : share(all.perSecond, phase.concurrency);
+    rows.push([
+      phase.name,
+      String(phase.concurrency),
+      fmt(all.perSecond),
+      ...msgs(rec, phase.messagesOf),
+      ...latencyCells(all),
+      String(rec.errorCount()),
+      base,
+    ]);
     // Per-op rows only when a phase has several kinds of op (locks: acquire and release).
     if (rec.latencies.size > 1) {
-      for (const op of [...rec.latencies.keys()].sort())
-        rows.push([`  ${op}`, "", ...cells(rec.summary(seconds, op)), "", ""]);
+      for (const op of [...rec.latencies.keys()].sort()) {
+        const s = rec.summary(seconds, op);
+        rows.push([`  ${op}`, "", fmt(s.perSecond), ...msgs(rec, op), ...latencyCells(s), "", ""]);
+      }
     }
   }
-  console.log(`\nno-op: ${noop.describe}\n${scenario.name}: ${scenario.describe}\n`);
-  console.log(table(["phase", "conc", "ops/s", "p50 ms", "p95 ms", "p99 ms", "errors", "% of no-op"], rows));
+  console.log(`\nno-op: ${noop.describe}\n${scenario.name}: ${scenario.describe}`);
+  const legend = new Map(results.map(({ phase }) => [phase.name, phase.describe]));
+  for (const [name, describe] of legend) if (describe !== undefined) console.log(`  ${name}: ${describe}`);
+  const header = ["phase", "conc", "ops/s", ...(withMessages ? ["msgs/s"] : []), "p50 ms", "p95 ms", "p99 ms"];
+  console.log(`\n${table([...header, "errors", "% of no-op"], rows)}`);
 
   const withErrors = results.filter((r) => r.rec.errors.size > 0);
   if (withErrors.length > 0) {
     console.log("\nerrors (count, op, status and problem type; first body seen):");
-    for (const { phase, concurrency, rec } of withErrors) {
+    for (const { phase, rec } of withErrors) {
       for (const [key, count] of rec.errors) {
         const sample = rec.samples.get(key);
-        console.log(`  ${phase} c=${concurrency}: ${count} x ${key}${sample ? `  ${sample}` : ""}`);
+        console.log(`  ${phase.name} c=${phase.concurrency}: ${count} x ${key}${sample ? `  ${sample}` : ""}`);
       }
     }
   }
 
   console.log("");
-  for (const c of opts.concurrency) {
-    const base = ceiling(c);
-    const run = results.find((r) => r.phase === scenario.name && r.concurrency === c);
-    if (!base || !run) continue;
-    const s = run.rec.summary(seconds);
+  for (const { phase, rec } of results) {
+    const base = ceiling(phase.concurrency);
+    if (phase.name === noop.name || !base) continue;
+    const s = rec.summary(seconds);
+    const carried = phase.messagesOf
+      ? `${fmt(rec.messageRate(seconds, phase.messagesOf))} msgs/s (${phase.messagesOf}) in `
+      : "";
     console.log(
-      `c=${c}: ${scenario.name} ${fmt(s.perSecond)} ops/s (p50 ${fmt(s.p50, 2)} ms, p99 ${fmt(s.p99, 2)} ms) = ` +
-        `${fmt((100 * s.perSecond) / base.perSecond)}% of the no-op ceiling ${fmt(base.perSecond)} req/s ` +
-        `(p99 ${fmt(base.p99, 2)} ms); ${run.rec.errorCount()} errors`,
+      `c=${phase.concurrency}: ${phase.name} ${carried}${fmt(s.perSecond)} ops/s (p50 ${fmt(s.p50, 2)} ms, ` +
+        `p99 ${fmt(s.p99, 2)} ms) = ${share(s.perSecond, phase.concurrency)} of the no-op ceiling ` +
+        `${fmt(base.perSecond)} req/s (p99 ${fmt(base.p99, 2)} ms); ${rec.errorCount()} errors`,
     );
   }
+
+  const targets = results.flatMap(({ phase, rec }) =>
+    (phase.targets ?? []).map((t) => verdict(phase, rec, t, seconds)),
+  );
+  if (targets.length > 0) console.log(`\ntargets:\n${targets.join("\n")}`);
   return withErrors.length > 0;
 }
 
-function cells(s: ReturnType<Recorder["summary"]>): string[] {
-  return [fmt(s.perSecond), fmt(s.p50, 2), fmt(s.p95, 2), fmt(s.p99, 2)];
+function verdict(phase: Phase, rec: Recorder, target: Target, seconds: number): string {
+  const where = `${phase.name} c=${phase.concurrency}`;
+  if (target.metric === "messages/s") {
+    const rate = rec.messageRate(seconds, target.op);
+    const met = rate >= target.min ? "met" : "MISSED";
+    return `  ${where}: ${target.label}: ${fmt(rate)} msgs/s (target >= ${target.min}): ${met}`;
+  }
+  const { p95 } = rec.summary(seconds, target.op);
+  const met = p95 < target.max ? "met" : "MISSED";
+  return `  ${where}: ${target.label} p95 ${fmt(p95, 2)} ms (target < ${target.max} ms): ${met}`;
+}
+
+function latencyCells(s: ReturnType<Recorder["summary"]>): string[] {
+  return [fmt(s.p50, 2), fmt(s.p95, 2), fmt(s.p99, 2)];
 }
 
 await main();

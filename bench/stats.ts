@@ -1,14 +1,17 @@
 // Latency and outcome bookkeeping for the HTTP load benchmarks, and the plain-text table they print.
 
-/** What one phase measured: latencies of successful ops by op name, failures by op and outcome. */
+/** What one phase measured: latencies (and messages) of successful ops by op name, failures by op and outcome. */
 export class Recorder {
   readonly latencies = new Map<string, number[]>();
+  /** Messages the successful ops of each name carried (queue scenarios: enqueued, received, acked). */
+  readonly messages = new Map<string, number>();
   /** `"<op> <status> <problem type>"` (or `"<op> <error code>"`) → count. */
   readonly errors = new Map<string, number>();
   /** The first response body seen for each error key, so a report can quote what the server said. */
   readonly samples = new Map<string, string>();
 
-  ok(op: string, ms: number): void {
+  ok(op: string, ms: number, messages = 0): void {
+    if (messages > 0) this.messages.set(op, (this.messages.get(op) ?? 0) + messages);
     let list = this.latencies.get(op);
     if (list === undefined) {
       list = [];
@@ -33,6 +36,11 @@ export class Recorder {
   summary(seconds: number, op?: string): Summary {
     const lists = op === undefined ? [...this.latencies.values()] : [this.latencies.get(op) ?? []];
     return summarize(lists.flat(), seconds);
+  }
+
+  /** Messages per second carried by the successful ops named `op`. */
+  messageRate(seconds: number, op: string): number {
+    return (this.messages.get(op) ?? 0) / seconds;
   }
 }
 
