@@ -29,7 +29,8 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { FAULT_INJECTION: "true" } },
+            // Compacting often makes every test exercise snapshots, chunked storage and InstallSnapshot.
+            miniflare: { bindings: { FAULT_INJECTION: "true", RAFT_COMPACT_EVERY: "100" } },
           }),
         ],
         test: {

@@ -235,7 +235,7 @@ export class RaftPeer extends DurableObject<Env> {
       tickMs,
       electionTicks: 10,
       heartbeatTicks: 2,
-      compactEvery: 1000,
+      compactEvery: Number(this.env.RAFT_COMPACT_EVERY ?? 1000),
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
       now: Date.now(),

@@ -1,5 +1,8 @@
 import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "../shared/raft/index.js";
 
+/** Characters per snapshot row (UTF-16 units; at most 3 bytes each in UTF-8, well under 2 MB). */
+const SNAPSHOT_CHUNK = 512 * 1024;
+
 /**
  * Raft storage in a Durable Object's SQLite database. Raft reads from the in-memory mirror it
  * inherits (MemoryStorage); every write goes to SQLite as well. `persist` writes one Ready in one
@@ -18,6 +21,7 @@ export class SqliteStorage extends MemoryStorage {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS raft_hard_state (id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 0), idx INTEGER NOT NULL, term INTEGER NOT NULL, conf TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS raft_snapshot_chunks (seq INTEGER PRIMARY KEY, data TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS raft_entries (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL);
     `);
     this.load();
@@ -33,7 +37,9 @@ export class SqliteStorage extends MemoryStorage {
       .exec<{ idx: number; term: number; conf: string; data: string }>("SELECT * FROM raft_snapshot")
       .toArray()[0];
     if (snap !== undefined) {
-      this.snap = { metadata: { index: snap.idx, term: snap.term, conf: JSON.parse(snap.conf) }, data: snap.data };
+      const chunks = this.sql.exec<{ data: string }>("SELECT data FROM raft_snapshot_chunks ORDER BY seq").toArray();
+      const data = snap.data + chunks.map((c) => c.data).join("");
+      this.snap = { metadata: { index: snap.idx, term: snap.term, conf: JSON.parse(snap.conf) }, data };
       this.ents = [{ term: snap.term, index: snap.idx, type: "normal", data: "" }];
     }
     const rows = this.sql.exec<{ idx: number; term: number; type: string; data: string }>(
@@ -110,14 +116,24 @@ export class SqliteStorage extends MemoryStorage {
     return snap;
   }
 
+  /** Written in chunks: a Durable Object's SQLite refuses values over 2 MB, and a queue can be larger. */
   private writeSnapshot(): void {
     const { index, term, conf } = this.snap.metadata;
+    const data = this.snap.data;
     this.sql.exec(
       "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf, data) VALUES (0, ?, ?, ?, ?)",
       index,
       term,
       JSON.stringify(conf),
-      this.snap.data,
+      data.slice(0, SNAPSHOT_CHUNK),
     );
+    this.sql.exec("DELETE FROM raft_snapshot_chunks");
+    for (let at = SNAPSHOT_CHUNK, seq = 1; at < data.length; at += SNAPSHOT_CHUNK, seq++) {
+      this.sql.exec(
+        "INSERT INTO raft_snapshot_chunks (seq, data) VALUES (?, ?)",
+        seq,
+        data.slice(at, at + SNAPSHOT_CHUNK),
+      );
+    }
   }
 }

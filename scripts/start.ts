@@ -20,6 +20,7 @@ const BINDING_NAMES = [
   "RAFT_PEERS",
   "RAFT_TICK_MS",
   "QUEUE_SHARDS",
+  "RAFT_COMPACT_EVERY",
 ] as const;
 
 /** Process environment first, then `.env` for anything it does not set. */

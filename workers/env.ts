@@ -12,6 +12,8 @@ export interface Env {
   RAFT_PEERS?: string;
   /** Wall-clock length of a Raft tick (default 50 ms: heartbeats every 100 ms, elections after 0.5–1 s). */
   RAFT_TICK_MS?: string;
+  /** Applied entries between log compactions, at the least (default 1000). */
+  RAFT_COMPACT_EVERY?: string;
   /** Shards per queue (default 8). */
   QUEUE_SHARDS?: string;
 }

@@ -89,6 +89,9 @@ export class Replica<R> {
   private readSeq = 0;
   private lastTick: number;
   private flushQueued = false;
+  /** Log weight applied since the last snapshot, and that snapshot's size (see maybeCompact). */
+  private bytesSinceSnapshot = 0;
+  private lastSnapshotBytes = 0;
   private batchQueued = false;
   /** Proposals not yet handed to Raft (see queueBatch). */
   private inbox: { data: string; resolve: (r: R) => void; reject: (e: Error) => void }[] = [];
@@ -100,6 +103,7 @@ export class Replica<R> {
     const snap = cfg.storage.snapshot();
     cfg.machine.restore(snap.data);
     this.applied = snap.metadata.index;
+    this.lastSnapshotBytes = snap.data.length;
     this.raw = new RawNode({
       id: cfg.id,
       storage: cfg.storage,
@@ -304,6 +308,7 @@ export class Replica<R> {
 
   private apply(e: Entry): void {
     this.applied = e.index;
+    this.bytesSinceSnapshot += e.data.length;
     const pending = this.proposals.get(e.index);
     this.proposals.delete(e.index);
     const change = this.confChanges.get(e.index);
@@ -331,9 +336,17 @@ export class Replica<R> {
     }
   }
 
+  /**
+   * Compacts once at least `compactEvery` entries were applied since the last snapshot and they
+   * weigh at least as much as that snapshot did: a snapshot costs time proportional to the live
+   * state (a large queue), so it is taken at most once per that many bytes of log, amortised.
+   */
   private maybeCompact(): void {
-    if (this.applied - this.cfg.storage.firstIndex() >= this.cfg.compactEvery) {
-      this.cfg.storage.createSnapshot(this.applied, this.cfg.machine.snapshot());
-    }
+    if (this.applied - this.cfg.storage.firstIndex() < this.cfg.compactEvery) return;
+    if (this.bytesSinceSnapshot < this.lastSnapshotBytes) return;
+    const image = this.cfg.machine.snapshot();
+    this.cfg.storage.createSnapshot(this.applied, image);
+    this.lastSnapshotBytes = image.length;
+    this.bytesSinceSnapshot = 0;
   }
 }
