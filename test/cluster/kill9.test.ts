@@ -1,6 +1,6 @@
 /**
  * Crash durability of the served cluster: `kill -9` of the whole server (start.ts and workerd, so every
- * Raft peer of every group at once) in the middle of a lock load loses no acquire that was acknowledged.
+ * Raft peer of every group at once) in the middle of a lock and queue load loses no acquire and no message that was acknowledged.
  *
  * The server (`scripts/start.ts`, as `npm start` runs it) serves a fresh DATA_DIR; 16 loops acquire
  * resources of their own, `k9-<n>` for owner `o<n>`, with a TTL long enough that nothing expires. Once the
@@ -87,7 +87,7 @@ describe("kill -9 of the whole server mid-load", () => {
   }, 30_000);
 
   it(
-    "loses no acknowledged acquire",
+    "loses no acknowledged acquire and no acknowledged message",
     async () => {
       dataDir = await mkdtemp(join(tmpdir(), "raft-locks-kill9-"));
 
@@ -133,8 +133,24 @@ describe("kill -9 of the whole server mid-load", () => {
           }
         }
       };
+      // Alongside: producers enqueue one message each, with ids, to a queue.
+      const queued = new Set<string>();
+      let nextMessage = 0;
+      const produce = async () => {
+        while (!stopping) {
+          const id = `qm-${nextMessage++}`;
+          try {
+            const r = await call(load, first.origin, "POST", "/v1/queues/k9q/messages", {
+              messages: [{ id, body: id }],
+            });
+            if (r.status === 200) queued.add(id);
+          } catch {
+            // cut off by the kill: not acknowledged
+          }
+        }
+      };
       const loadStart = Date.now();
-      const loops = Array.from({ length: LOOPS }, loop);
+      const loops = [...Array.from({ length: LOOPS }, loop), ...Array.from({ length: 4 }, produce)];
       let inFlightAtKill = 0;
       let ackedAtKill = 0;
       let loadMs = 0;
@@ -239,6 +255,21 @@ describe("kill -9 of the whole server mid-load", () => {
       expect(regrant.status, JSON.stringify(regrant.body)).toBe(200);
       expect(regrant.body.fencingToken).toBeGreaterThan(lastToken);
 
+      // Every acknowledged message is still there, once.
+      const received = new Set<string>();
+      for (let round = 0; round < 200; round++) {
+        const r = await call(check, second.origin, "POST", "/v1/queues/k9q/receive", {
+          max: 100,
+          visibilityMs: TTL_MS,
+        });
+        expect(r.status, JSON.stringify(r.body)).toBe(200);
+        const messages = r.body.messages as { id: string }[];
+        if (messages.length === 0) break;
+        for (const m of messages) received.add(m.id);
+      }
+      expect(queued.size).toBeGreaterThan(20);
+      expect([...queued].filter((id) => !received.has(id))).toEqual([]);
+
       const outcomes = new Map<string, number>();
       for (const { outcome } of notAcked) outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
       console.log(
@@ -246,6 +277,7 @@ describe("kill -9 of the whole server mid-load", () => {
           `kill9: ready in ${readyMs} ms; load ${loadMs} ms with ${LOOPS} loops`,
           `acknowledged ${acked.size} (${ackedAtKill} at the kill, ${ackedAfterKill} read after it), in flight at the kill ${inFlightAtKill}`,
           `not acknowledged ${notAcked.length} (${[...outcomes].map(([o, c]) => `${o}: ${c}`).join(", ")}; refused before the kill: ${refusedBeforeKill}), of which committed anyway ${unknownHeld}`,
+          `queue: ${queued.size} messages acknowledged, ${received.size} received after the restart`,
           `restart to ready ${recoveryMs} ms; verified in ${verifyMs} ms; fresh token ${fresh.body.fencingToken}; resources failing a check ${lost.size}`,
         ].join("\n"),
       );
