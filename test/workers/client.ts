@@ -59,3 +59,23 @@ export async function clusterGroups(): Promise<GroupInfo[]> {
 export async function ready(): Promise<void> {
   await waitFor(async () => ((await get("/readyz")).status === 200 ? true : undefined), 15_000, "readyz");
 }
+
+/** Every group has a leader and every peer is up and caught up with its group's commit index. */
+export async function settled(timeoutMs: number): Promise<boolean> {
+  try {
+    await waitFor(
+      async () => {
+        const groups = await clusterGroups();
+        const ok = groups.every(
+          (g) => g.leader !== null && g.peers.every((p) => p.role !== "down" && p.matchIndex >= g.commitIndex),
+        );
+        return ok ? true : undefined;
+      },
+      timeoutMs,
+      "cluster to settle",
+    );
+    return true;
+  } catch {
+    return false;
+  }
+}

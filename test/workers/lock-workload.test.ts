@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Rand } from "../../shared/raft/rand";
 import { checkOperations } from "../../shared/sim/linearizability";
 import { groupOf } from "../../workers/groups";
-import { call, clusterGroups, post, ready, sleep, waitFor } from "./client";
+import { call, clusterGroups, post, ready, settled, sleep, waitFor } from "./client";
 import {
   fencingViolations,
   type HolderObs,
@@ -189,26 +189,6 @@ async function leaderFor(resource: string): Promise<string | undefined> {
     );
   } catch {
     return undefined;
-  }
-}
-
-/** Every group has a leader and every peer is up and caught up with its group's commit index. */
-async function settled(timeoutMs: number): Promise<boolean> {
-  try {
-    await waitFor(
-      async () => {
-        const groups = await clusterGroups();
-        const ok = groups.every(
-          (g) => g.leader !== null && g.peers.every((p) => p.role !== "down" && p.matchIndex >= g.commitIndex),
-        );
-        return ok ? true : undefined;
-      },
-      timeoutMs,
-      "cluster to settle",
-    );
-    return true;
-  } catch {
-    return false;
   }
 }
 

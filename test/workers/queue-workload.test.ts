@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { groupKey } from "../../shared/queue/placement";
 import { Rand } from "../../shared/raft/rand";
 import { groupOf } from "../../workers/groups";
-import { call, clusterGroups, get, post, ready, sleep, waitFor } from "./client";
+import { call, clusterGroups, get, post, ready, settled, sleep, waitFor } from "./client";
 
 const PEERS = ["p1", "p2", "p3"];
 /** QUEUE_SHARDS is not set for the tests: the Worker's default. */
@@ -40,26 +40,6 @@ async function leaderOf(group: number, timeoutMs = 10_000, not?: string): Promis
     timeoutMs,
     `a leader of ${name}${not ? ` other than ${not}` : ""}`,
   );
-}
-
-/** Every group has a leader and every peer is up and caught up with its group's commit index. */
-async function settled(timeoutMs: number): Promise<boolean> {
-  try {
-    await waitFor(
-      async () => {
-        const groups = await clusterGroups();
-        const ok = groups.every(
-          (g) => g.leader !== null && g.peers.every((p) => p.role !== "down" && p.matchIndex >= g.commitIndex),
-        );
-        return ok ? true : undefined;
-      },
-      timeoutMs,
-      "cluster to settle",
-    );
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(ready, 20_000);
