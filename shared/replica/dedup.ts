@@ -16,8 +16,20 @@ export interface Envelope {
   body: string;
 }
 
+/**
+ * `e1\n<id>\n<at>\n<body>`: a plain prefix rather than JSON around the body, which would escape
+ * (and every replica unescape) the whole command. Ids are names or UUIDs: no newline.
+ */
 export function encodeEnvelope(env: Envelope): string {
-  return JSON.stringify(env);
+  return `e1\n${env.id}\n${env.at}\n${env.body}`;
+}
+
+export function decodeEnvelope(data: string): Envelope {
+  const a = data.indexOf("\n");
+  const b = data.indexOf("\n", a + 1);
+  const c = data.indexOf("\n", b + 1);
+  if (data.slice(0, a) !== "e1" || b < 0 || c < 0) throw new Error("not a command envelope");
+  return { id: data.slice(a + 1, b), at: Number(data.slice(b + 1, c)), body: data.slice(c + 1) };
 }
 
 interface Seen<R> {
@@ -54,7 +66,7 @@ export class Deduplicated<R> implements StateMachine<R> {
 
   apply(entry: Entry): R {
     if (entry.type !== "normal" || entry.data === "") return this.inner.apply(entry);
-    const env = JSON.parse(entry.data) as Envelope;
+    const env = decodeEnvelope(entry.data);
     this.time = Math.max(this.time, env.at);
     this.forget();
     const prior = env.id === "" ? undefined : this.seen.get(env.id);

@@ -47,7 +47,19 @@ describe("names and receipts", () => {
     const r = { shard: 7, seq: 123, delivery: 9 };
     expect(parseReceipt(formatReceipt(r))).toEqual(r);
     expect(receiptShard("7:1:1")).toBe(7);
-    for (const bad of ["", "1:2", "1:2:3:4", "a:1:1", "1:-2:3", "1:2.5:3", " 1:2:3"]) {
+    for (const bad of [
+      "",
+      "1:2",
+      "1:2:3:4",
+      "a:1:1",
+      "1:-2:3",
+      "1:2.5:3",
+      " 1:2:3",
+      "1::3",
+      "1:2:",
+      ":1:2",
+      "1234567890123456:1:1",
+    ]) {
       expect(parseReceipt(bad), bad).toBeUndefined();
     }
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Entry, StateMachine } from "../../shared/raft/index.js";
-import { Deduplicated, encodeEnvelope } from "../../shared/replica/dedup.js";
+import { Deduplicated, decodeEnvelope, encodeEnvelope } from "../../shared/replica/dedup.js";
 
 /** Counts applications; the result is the running count and the command's body. */
 class Counter implements StateMachine<{ n: number; body: string; events: string[] }> {
@@ -69,5 +69,14 @@ describe("Deduplicated", () => {
     expect(inner.n).toBe(1);
     expect(b.apply(entry("a", 11, "x")).n).toBe(1);
     expect(inner.n).toBe(1);
+  });
+});
+
+describe("envelopes", () => {
+  it("round-trip, whatever the body holds, and refuse anything else", () => {
+    const env = { id: "req-1", at: 1_700_000_000_123, body: '{"a":"x\\ny"}\nraw\nlines' };
+    expect(decodeEnvelope(encodeEnvelope(env))).toEqual(env);
+    expect(decodeEnvelope(encodeEnvelope({ id: "", at: 5, body: "" }))).toEqual({ id: "", at: 5, body: "" });
+    expect(() => decodeEnvelope('{"id":"a"}')).toThrow(/envelope/);
   });
 });
