@@ -243,3 +243,13 @@ export function persistReady(raw: RawNode, storage: MemoryStorage): Ready {
   raw.advance(rd);
   return rd;
 }
+
+/** A 3-voter network led by 1 with "a" committed everywhere (commit index 2). */
+export function cluster(): Network {
+  const net = new Network(3);
+  net.elect(1);
+  net.raw(1).propose(["a"]);
+  net.settle();
+  net.tick(1, [1]);
+  return net;
+}

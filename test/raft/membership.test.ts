@@ -8,19 +8,9 @@ import {
   type NodeId,
   ProposalDroppedError,
 } from "../../shared/raft/index.js";
-import { ELECTION_TICK, ids, makeStorage, Network } from "./helpers.js";
+import { cluster, ELECTION_TICK, ids, makeStorage, Network } from "./helpers.js";
 
 const conf3 = { voters: ids(3), learners: [] };
-
-/** A 3-voter network led by 1 with "a" committed everywhere. */
-function cluster(): Network {
-  const net = new Network(3);
-  net.elect(1);
-  net.raw(1).propose(["a"]);
-  net.settle();
-  net.tick(1, [1]);
-  return net;
-}
 
 /** Adds node `id` (bootstrapped, like every node, with the group's initial configuration) as a learner. */
 function addLearner(net: Network, id: NodeId): void {

@@ -2,17 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { message } from "../../shared/raft/index.js";
 import { ReadOnly } from "../../shared/raft/read-only.js";
-import { Network, persistReady, standaloneLeader } from "./helpers.js";
-
-/** A 3-voter network led by 1 with "a" committed everywhere (commit index 2). */
-function cluster(): Network {
-  const net = new Network(3);
-  net.elect(1);
-  net.raw(1).propose(["a"]);
-  net.settle();
-  net.tick(1, [1]);
-  return net;
-}
+import { cluster, Network, persistReady, standaloneLeader } from "./helpers.js";
 
 describe("ReadIndex", () => {
   it("on the leader: answered with the commit index once a majority acknowledged a heartbeat round", () => {

@@ -1,16 +1,7 @@
 /** Leadership transfer (dissertation §3.10). */
 import { describe, expect, it } from "vitest";
 import { MemoryStorage, ProposalDroppedError } from "../../shared/raft/index.js";
-import { ELECTION_TICK, ids, Network } from "./helpers.js";
-
-function cluster(): Network {
-  const net = new Network(3);
-  net.elect(1);
-  net.raw(1).propose(["a"]);
-  net.settle();
-  net.tick(1, [1]);
-  return net;
-}
+import { cluster, ELECTION_TICK, ids, } from "./helpers.js";
 
 describe("leadership transfer", () => {
   it("a caught-up target is told to campaign at once and wins the next term, skipping pre-vote", () => {
