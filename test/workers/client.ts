@@ -1,5 +1,7 @@
 // Test helpers: call the Worker inside workerd, as a client would over HTTP.
 import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { Rand } from "../../shared/raft/rand";
 
 const base = "http://example.com";
 
@@ -78,4 +80,32 @@ export async function settled(timeoutMs: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+export const PEERS = ["p1", "p2", "p3"];
+
+/**
+ * One fault of a workload, held for `holdMs` and then undone: a crash of `leader` (the same peer
+ * id goes down in every group), or a partition that cuts one peer off from the other two (the
+ * leader three times in four). Returns what it did and to whom, for the run's log.
+ */
+export async function injectFault(
+  kind: "crash" | "partition",
+  leader: string | undefined,
+  r: Rand,
+  holdMs: number,
+): Promise<string> {
+  if (kind === "crash") {
+    const victim = leader ?? r.pick(PEERS);
+    expect((await post(`/v1/admin/peers/${victim}/crash`)).status).toBe(200);
+    await sleep(holdMs);
+    expect((await post(`/v1/admin/peers/${victim}/restart`)).status).toBe(200);
+    return `crash ${victim}`;
+  }
+  const victim = leader !== undefined && r.chance(3, 4) ? leader : r.pick(PEERS);
+  const others = PEERS.filter((p) => p !== victim);
+  expect((await post("/v1/admin/partition", { sides: [[victim], others] })).status).toBe(200);
+  await sleep(holdMs);
+  expect((await post("/v1/admin/heal")).status).toBe(200);
+  return `partition ${victim}`;
 }

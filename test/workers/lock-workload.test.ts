@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Rand } from "../../shared/raft/rand";
 import { checkOperations } from "../../shared/sim/linearizability";
 import { groupOf } from "../../workers/groups";
-import { call, clusterGroups, post, ready, settled, sleep, waitFor } from "./client";
+import { call, clusterGroups, injectFault, PEERS, post, ready, settled, sleep, waitFor } from "./client";
 import {
   fencingViolations,
   type HolderObs,
@@ -27,7 +27,6 @@ const OWNERS_PER_CLIENT = 2;
 const TTL_MS = 60_000;
 /** A reply slower than this counts as lost (its outcome unknown). The Worker gives up after ~4 s. */
 const CLIENT_TIMEOUT_MS = 15_000;
-const PEERS = ["p1", "p2", "p3"];
 
 // ---------------------------------------------------------------------------------------------
 // Pure: the model bites (no cluster involved).
@@ -326,28 +325,15 @@ describe("lock workload under faults", () => {
       await sleep(r.range(1000, 2000));
       // Start a fault only if it can end (and the cluster recover) before the clients stop.
       // The first two faults are one crash and one partition, in a random order; then any.
-      const firstKinds = r.shuffle(["crash", "partition"]);
+      const firstKinds = r.shuffle<"crash" | "partition">(["crash", "partition"]);
       while (!stop && Date.now() + 5000 < deadline) {
-        const kind = firstKinds.shift() ?? r.pick(["crash", "partition"]);
+        const kind = firstKinds.shift() ?? r.pick<"crash" | "partition">(["crash", "partition"]);
         const resource = r.pick(resources);
         const leader = await leaderFor(resource);
         const holdMs = r.range(1000, 3000);
-        if (kind === "crash") {
-          // Crash the leader of this resource's group (the same peer id in every group goes down).
-          const victim = leader ?? r.pick(PEERS);
-          expect((await post(`/v1/admin/peers/${victim}/crash`)).status).toBe(200);
-          faults.push(`+${Date.now() - started}ms crash ${victim} (leader of ${resource}: ${leader ?? "?"})`);
-          await sleep(holdMs);
-          expect((await post(`/v1/admin/peers/${victim}/restart`)).status).toBe(200);
-        } else {
-          // Cut one peer off from the other two: usually the leader, sometimes a follower.
-          const victim = leader !== undefined && r.chance(3, 4) ? leader : r.pick(PEERS);
-          const others = PEERS.filter((p) => p !== victim);
-          expect((await post("/v1/admin/partition", { sides: [[victim], others] })).status).toBe(200);
-          faults.push(`+${Date.now() - started}ms partition ${victim} (leader of ${resource}: ${leader ?? "?"})`);
-          await sleep(holdMs);
-          expect((await post("/v1/admin/heal")).status).toBe(200);
-        }
+        const at = `+${Date.now() - started}ms`;
+        const did = await injectFault(kind, leader, r, holdMs);
+        faults.push(`${at} ${did} (leader of ${resource}: ${leader ?? "?"})`);
         await settled(10_000);
         await sleep(r.range(200, 800));
       }

@@ -7,9 +7,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { groupKey } from "../../shared/queue/placement";
 import { Rand } from "../../shared/raft/rand";
 import { groupOf } from "../../workers/groups";
-import { call, clusterGroups, get, post, ready, settled, sleep, waitFor } from "./client";
+import { call, clusterGroups, get, injectFault, PEERS, post, ready, settled, sleep, waitFor } from "./client";
 
-const PEERS = ["p1", "p2", "p3"];
 /** QUEUE_SHARDS is not set for the tests: the Worker's default. */
 const SHARDS = 8;
 
@@ -385,9 +384,9 @@ describe("queue workload under faults", () => {
     // ---- faults ---------------------------------------------------------------------------
     async function faultLoop(r: Rand): Promise<void> {
       await sleep(r.range(1000, 2000));
-      const firstKinds = r.shuffle(["crash", "partition"]);
+      const firstKinds = r.shuffle<"crash" | "partition">(["crash", "partition"]);
       while (Date.now() + 4000 < deadline) {
-        const kind = firstKinds.shift() ?? r.pick(["crash", "partition"]);
+        const kind = firstKinds.shift() ?? r.pick<"crash" | "partition">(["crash", "partition"]);
         const shard = r.int(SHARDS);
         const group = groupOfShard(queue, shard);
         let leader: string | undefined;
@@ -398,22 +397,8 @@ describe("queue workload under faults", () => {
         }
         const holdMs = r.range(1000, 3000);
         const at = `+${Date.now() - started}ms`;
-        if (kind === "crash") {
-          // Crash the leader of this shard's group (the same peer id in every group goes down).
-          const victim = leader ?? r.pick(PEERS);
-          expect((await post(`/v1/admin/peers/${victim}/crash`)).status).toBe(200);
-          faults.push(`${at} crash ${victim} (leader of g${group}/shard ${shard}: ${leader ?? "?"}) ${holdMs}ms`);
-          await sleep(holdMs);
-          expect((await post(`/v1/admin/peers/${victim}/restart`)).status).toBe(200);
-        } else {
-          // Cut one peer off from the other two: usually the leader, sometimes a follower.
-          const victim = leader !== undefined && r.chance(3, 4) ? leader : r.pick(PEERS);
-          const others = PEERS.filter((p) => p !== victim);
-          expect((await post("/v1/admin/partition", { sides: [[victim], others] })).status).toBe(200);
-          faults.push(`${at} partition ${victim} (leader of g${group}/shard ${shard}: ${leader ?? "?"}) ${holdMs}ms`);
-          await sleep(holdMs);
-          expect((await post("/v1/admin/heal")).status).toBe(200);
-        }
+        const did = await injectFault(kind, leader, r, holdMs);
+        faults.push(`${at} ${did} (leader of g${group}/shard ${shard}: ${leader ?? "?"}) ${holdMs}ms`);
         await settled(10_000);
         await sleep(r.range(200, 800));
       }
