@@ -1,12 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
-import { type GroupResult, GroupState } from "../shared/group/state.js";
-import { type LockReply, type LockRequest, LockService } from "../shared/locks/lock-service.js";
+import { createGroupCore, type GroupCore } from "../shared/group/core.js";
+import type { LockReply, LockRequest } from "../shared/locks/lock-service.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
-import { type QueueReply, type QueueRequest, QueueService } from "../shared/queue/queue-service.js";
+import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
 import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
-import { Deduplicated } from "../shared/replica/dedup.js";
-import { NotLeaderError, ProposalLostError, Replica } from "../shared/replica/replica.js";
+import { NotLeaderError, ProposalLostError } from "../shared/replica/replica.js";
 import type { Env } from "../workers/env.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 
@@ -31,11 +30,7 @@ export interface PeerStatus {
 
 const COMMIT_TIMEOUT_MS = 2500;
 
-interface Core {
-  replica: Replica<GroupResult>;
-  locks: LockService;
-  queues: QueueService;
-}
+type Core = GroupCore;
 
 /**
  * One Raft peer of one group. Thin glue: SQLite storage, one alarm for every timer, Workers RPC
@@ -216,49 +211,24 @@ export class RaftPeer extends DurableObject<Env> {
       return this.core;
     }
     const shape = clusterShape(this.env);
-    const tickMs = this.tickMs;
-    const storage = new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] });
-    const state = new GroupState();
-    // Retried requests apply once; a repeat gets the first answer without re-firing its events.
-    const machine = new Deduplicated(state, {
-      replay: (first): GroupResult =>
-        first === null ? null : first.kind === "lock" ? { ...first, events: [] } : { ...first, wake: [] },
-    });
-    let locks: LockService | undefined;
-    let queues: QueueService | undefined;
-    const replica: Core["replica"] = new Replica({
+    const detector = this.env.DEADLOCK_DETECTOR;
+    const core = createGroupCore({
       id: this.id,
-      storage,
+      storage: new SqliteStorage(this.ctx.storage, { voters: genesisVoters(shape), learners: [] }),
       transport: { send: (to, msgs) => this.send(to, msgs) },
-      machine,
       rand: new Rand((Date.now() ^ (this.id * 0x9e3779b9)) >>> 0),
-      tickMs,
-      electionTicks: 10,
-      heartbeatTicks: 2,
+      tickMs: this.tickMs,
       compactEvery: Number(this.env.RAFT_COMPACT_EVERY ?? 1000),
+      clock: Date.now,
+      sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
-      now: Date.now(),
-      onApply: (entry, applied) => {
-        locks?.onApply(entry, applied);
-        queues?.onApply(entry, applied);
-      },
-    });
-    const detector = this.env.DEADLOCK_DETECTOR;
-    const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-    queues = new QueueService(replica, state.queues, Date.now, sleep);
-    locks = new LockService(
-      replica,
-      state.locks,
-      Date.now,
-      sleep,
-      () =>
+      onWaiting: () =>
         void detector
           .get(detector.idFromName("detector"))
           .wake()
           .catch(() => undefined),
-    );
-    const core = { replica, locks, queues };
+    });
     this.core = core;
     // Wake the other genesis peers: a Durable Object runs nothing until it is called.
     for (const id of genesisVoters(shape)) if (id !== this.id) this.send(id, []);

@@ -31,6 +31,22 @@ export function placeMessages(
   });
 }
 
+/**
+ * The messages of one enqueue with their ids and shards: placement first (a key or a client id
+ * decides the shard), then `newId()` for messages sent without an id. The Worker's route and the
+ * whole-system simulator both plan batches here.
+ */
+export function planEnqueue<M extends { key?: string; id?: string }>(
+  queue: string,
+  messages: readonly M[],
+  shards: number,
+  batchShard: number,
+  newId: () => string,
+): (M & { id: string; shard: number })[] {
+  const placed = placeMessages(queue, messages, shards, batchShard);
+  return messages.map((m, i) => ({ ...m, id: m.id ?? newId(), shard: placed[i] as number }));
+}
+
 /** The dead-letter queue of `queue`: an ordinary queue, with the same shard numbers. */
 export function dlqName(queue: string): string {
   return `${queue}${DLQ_SUFFIX}`;

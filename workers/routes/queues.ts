@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { groupKey, placeMessages, receiptShard } from "../../shared/queue/placement.js";
+import { groupKey, planEnqueue, receiptShard } from "../../shared/queue/placement.js";
 import type { QueueReply, QueueRequest } from "../../shared/queue/queue-service.js";
 import type { Delivery } from "../../shared/queue/types.js";
 import type { Env } from "../env.js";
@@ -55,9 +55,7 @@ queues.post("/:queue/messages", async (c) => {
       return problem("payload-too-large", `messages.${i}.body is ${size} bytes (limit 131072)`);
   }
   const shards = shardCount(c.env);
-  // Placement first (a client id or key decides the shard), then ids for messages without one.
-  const placed = placeMessages(queue.value, msgs, shards, Math.floor(Math.random() * shards));
-  const withIds = msgs.map((m, i) => ({ ...m, id: m.id ?? crypto.randomUUID(), shard: placed[i] as number }));
+  const withIds = planEnqueue(queue.value, msgs, shards, Math.floor(Math.random() * shards), () => crypto.randomUUID());
   const perShard = new Map<number, typeof withIds>();
   for (const m of withIds) perShard.set(m.shard, [...(perShard.get(m.shard) ?? []), m]);
   const requestId = crypto.randomUUID();
