@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { clusterShape } from "../shared/cluster.js";
-import { findCycles, type GroupWaitEdge } from "../shared/locks/wait-for-graph.js";
+import { confirmedVictims, type GroupWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { Env } from "../workers/env.js";
 import { callGroup } from "../workers/groups.js";
 
@@ -13,6 +13,9 @@ const SCAN_MS = 250;
  * and cancels each cycle's newest wait, which answers that request 409 deadlock.
  */
 export class DeadlockDetector extends DurableObject<Env> {
+  /** The last scan's edges. */
+  private previous: GroupWaitEdge[] | undefined;
+
   /** Called by a peer when a request starts waiting. */
   async wake(): Promise<void> {
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + SCAN_MS);
@@ -27,7 +30,9 @@ export class DeadlockDetector extends DurableObject<Env> {
         if (res.ok) for (const e of res.value) edges.push({ ...e, group });
       }),
     );
-    for (const v of findCycles(edges)) {
+    const victims = confirmedVictims(this.previous, edges);
+    this.previous = edges;
+    for (const v of victims) {
       const { group, ...victim } = v;
       await callGroup(this.env, group, (peer, name) => peer.cancelWait(name, victim), 1000);
     }

@@ -129,6 +129,17 @@ export function findCycles(edges: readonly GroupWaitEdge[]): DeadlockVictim[] {
 }
 
 /**
+ * The detector's decision after a scan: the waits to cancel, given the previous scan's edges
+ * (undefined after a restart) and this scan's. Today: every cycle of this scan alone.
+ */
+export function confirmedVictims(
+  _previous: readonly GroupWaitEdge[] | undefined,
+  current: readonly GroupWaitEdge[],
+): DeadlockVictim[] {
+  return findCycles(current);
+}
+
+/**
  * The wait to cancel in `cycle`: the newest one (largest `since`), which is the wait that closed
  * the cycle, so older waits keep their place. Ties go to the smallest (waiter, group, resource).
  * Every edge along the cycle's hops is a candidate, whichever resource it waits on.
