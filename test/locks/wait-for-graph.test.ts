@@ -1,6 +1,12 @@
 /** Wait-for graphs and the cross-group deadlock detector's cycle search. */
 import { describe, expect, it } from "vitest";
-import { chooseVictim, findCycles, type GroupWaitEdge, WaitForGraph } from "../../shared/locks/index.js";
+import {
+  chooseVictim,
+  confirmedVictims,
+  findCycles,
+  type GroupWaitEdge,
+  WaitForGraph,
+} from "../../shared/locks/index.js";
 import { Group, START } from "./helpers.js";
 
 const edge = (waiter: string, holder: string, since = 0, group = 0, resource = "r"): GroupWaitEdge => ({
@@ -99,5 +105,52 @@ describe("findCycles (cross-group detector)", () => {
       group: 0,
     });
     expect(() => chooseVictim(["X", "Y"], [edge("A", "B")])).toThrow(/no edges/);
+  });
+});
+
+/** A group's edges as the detector tags them. */
+const scanOf = (group: number, g: Group): GroupWaitEdge[] => g.table.waitEdges().map((e) => ({ ...e, group }));
+
+describe("confirmedVictims (the detector's decision over consecutive scans)", () => {
+  it("a stale edge of one group and a live edge of another form a phantom cycle: nothing is cancelled", () => {
+    const g0 = new Group();
+    const g1 = new Group();
+    g0.acquire("r1", "B");
+    g1.acquire("r2", "A");
+    g0.now += 5;
+    g1.now += 5;
+    expect(g0.acquire("r1", "A", { waitMs: 10_000 }).result.type).toBe("waiting"); // A → B on g0
+    // Scan 1 reads group 0 first: A waits for B.
+    const scan1g0 = scanOf(0, g0);
+    // Then B releases r1 (A gets it) and waits for A on r2: a chain, never a cycle.
+    g0.now += 5;
+    g1.now += 5;
+    expect(g0.release("r1", "B").events).toMatchObject([{ type: "granted", owner: "A" }]);
+    expect(g1.acquire("r2", "B", { waitMs: 10_000 }).result.type).toBe("waiting"); // B → A on g1
+    // ... and reads group 1 only now.
+    const scan1 = [...scan1g0, ...scanOf(1, g1)];
+    expect(findCycles(scan1).map((v) => v.owner)).toEqual(["B"]); // what one scan alone would cancel
+
+    expect(confirmedVictims(undefined, scan1)).toEqual([]);
+    const scan2 = [...scanOf(0, g0), ...scanOf(1, g1)];
+    expect(confirmedVictims(scan1, scan2)).toEqual([]);
+    expect(confirmedVictims(scan2, [...scanOf(0, g0), ...scanOf(1, g1)])).toEqual([]);
+  });
+
+  it("a real cross-group cycle is cancelled on the second scan that sees it", () => {
+    const g0 = new Group();
+    const g1 = new Group();
+    g0.acquire("r1", "A");
+    g1.acquire("r2", "B");
+    g1.now += 5;
+    g1.acquire("r2", "A", { waitMs: 10_000 });
+    g0.now += 9;
+    g0.acquire("r1", "B", { waitMs: 10_000 });
+    const scan1 = [...scanOf(0, g0), ...scanOf(1, g1)];
+    expect(confirmedVictims(undefined, scan1)).toEqual([]);
+    const scan2 = [...scanOf(1, g1), ...scanOf(0, g0)];
+    expect(confirmedVictims(scan1, scan2)).toEqual([
+      { group: 0, resource: "r1", owner: "B", since: START + 9, cycle: ["B", "A"] },
+    ]);
   });
 });
