@@ -3,6 +3,11 @@ import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapsho
 /** Characters per snapshot row (UTF-16 units; at most 3 bytes each in UTF-8, well under 2 MB). */
 const SNAPSHOT_CHUNK = 512 * 1024;
 
+export interface SqliteStorageOptions {
+  /** UTF-16 units per snapshot row (default 512 Ki); tests pass tiny sizes to exercise the slicing. */
+  snapshotChunkChars?: number;
+}
+
 /**
  * Raft storage in a Durable Object's SQLite database. Raft reads from the in-memory mirror it
  * inherits (MemoryStorage); every write goes to SQLite as well. `persist` writes one Ready in one
@@ -11,12 +16,17 @@ const SNAPSHOT_CHUNK = 512 * 1024;
  */
 export class SqliteStorage extends MemoryStorage {
   private readonly sql: SqlStorage;
+  private readonly chunkChars: number;
 
   constructor(
     private readonly storage: DurableObjectStorage,
     genesis: ConfState,
+    options: SqliteStorageOptions = {},
   ) {
     super(genesis);
+    const chunk = options.snapshotChunkChars ?? SNAPSHOT_CHUNK;
+    if (!Number.isSafeInteger(chunk) || chunk < 1) throw new RangeError(`snapshotChunkChars must be ≥ 1, not ${chunk}`);
+    this.chunkChars = chunk;
     this.sql = storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS raft_hard_state (id INTEGER PRIMARY KEY CHECK (id = 0), term INTEGER NOT NULL, vote INTEGER NOT NULL, commit_index INTEGER NOT NULL);
@@ -125,14 +135,14 @@ export class SqliteStorage extends MemoryStorage {
       index,
       term,
       JSON.stringify(conf),
-      data.slice(0, SNAPSHOT_CHUNK),
+      data.slice(0, this.chunkChars),
     );
     this.sql.exec("DELETE FROM raft_snapshot_chunks");
-    for (let at = SNAPSHOT_CHUNK, seq = 1; at < data.length; at += SNAPSHOT_CHUNK, seq++) {
+    for (let at = this.chunkChars, seq = 1; at < data.length; at += this.chunkChars, seq++) {
       this.sql.exec(
         "INSERT INTO raft_snapshot_chunks (seq, data) VALUES (?, ?)",
         seq,
-        data.slice(at, at + SNAPSHOT_CHUNK),
+        data.slice(at, at + this.chunkChars),
       );
     }
   }
