@@ -1,10 +1,17 @@
 import { type ConfState, type Entry, type HardState, MemoryStorage, type Snapshot } from "../shared/raft/index.js";
+import { splitText } from "../shared/replica/chunks.js";
 
-/** Characters per snapshot row (UTF-16 units; at most 3 bytes each in UTF-8, well under 2 MB). */
+/**
+ * Characters per snapshot row (UTF-16 units; at most 3 bytes each in UTF-8, well under 2 MB). A row
+ * may be one unit shorter: splitText never ends one between the two halves of a surrogate pair.
+ */
 const SNAPSHOT_CHUNK = 512 * 1024;
 
 export interface SqliteStorageOptions {
-  /** UTF-16 units per snapshot row (default 512 Ki); tests pass tiny sizes to exercise the slicing. */
+  /**
+   * UTF-16 units per snapshot row (default 512 Ki); tests pass tiny sizes to exercise the cutting.
+   * With 1, a surrogate pair still makes one row of 2 units (see splitText).
+   */
   snapshotChunkChars?: number;
 }
 
@@ -126,24 +133,24 @@ export class SqliteStorage extends MemoryStorage {
     return snap;
   }
 
-  /** Written in chunks: a Durable Object's SQLite refuses values over 2 MB, and a queue can be larger. */
+  /**
+   * Written in chunks: a Durable Object's SQLite refuses values over 2 MB, and a queue can be
+   * larger. Cut by splitText, never inside a surrogate pair: either half alone is not valid UTF-8,
+   * and SQLite would give it back as U+FFFDs (issue 8).
+   */
   private writeSnapshot(): void {
     const { index, term, conf } = this.snap.metadata;
-    const data = this.snap.data;
+    const chunks = splitText(this.snap.data, this.chunkChars);
     this.sql.exec(
       "INSERT OR REPLACE INTO raft_snapshot (id, idx, term, conf, data) VALUES (0, ?, ?, ?, ?)",
       index,
       term,
       JSON.stringify(conf),
-      data.slice(0, this.chunkChars),
+      chunks[0] ?? "",
     );
     this.sql.exec("DELETE FROM raft_snapshot_chunks");
-    for (let at = this.chunkChars, seq = 1; at < data.length; at += this.chunkChars, seq++) {
-      this.sql.exec(
-        "INSERT INTO raft_snapshot_chunks (seq, data) VALUES (?, ?)",
-        seq,
-        data.slice(at, at + this.chunkChars),
-      );
+    for (let seq = 1; seq < chunks.length; seq++) {
+      this.sql.exec("INSERT INTO raft_snapshot_chunks (seq, data) VALUES (?, ?)", seq, chunks[seq]);
     }
   }
 }

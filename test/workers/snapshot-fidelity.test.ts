@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { SqliteStorage } from "../../objects/sqlite-storage";
 import type { ConfState, Entry } from "../../shared/raft/index";
 import { Rand } from "../../shared/raft/rand";
+import { isWellFormedText, splitText, sqliteTextRoundTrip } from "../../shared/replica/chunks";
 
 const genesis: ConfState = { voters: [1, 2, 3], learners: [] };
 
@@ -162,5 +163,30 @@ describe("snapshot fidelity in Durable Object SQLite", () => {
       expect(firstDifference(loaded[i]?.data ?? "", e.data), `entry ${e.index}`).toBe("identical");
     }
     expect(loaded).toEqual(entries);
+  });
+
+  it("sqliteTextRoundTrip is what the real SQLite TEXT column does, lone surrogates included", async () => {
+    const r = new Rand(99);
+    const samples = ["", "a\uD83D", "\uDE00b", "\uD83D\uDE00", "\uDBFF\uDBFF", "\uDFFF\uD800", "é😀", EMOJI.join("")];
+    for (let i = 0; i < 200; i++) samples.push(randomText(r, 12));
+    // Every chunk of a well-formed string is itself stored intact.
+    for (let i = 0; i < 50; i++) {
+      for (const c of splitText(JSON.stringify(randomText(r, 20)), r.range(1, 9))) samples.push(c);
+    }
+    const stored = await runInDurableObject(object("model"), (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec("CREATE TABLE IF NOT EXISTS probe (k INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+      return samples.map((v, k) => {
+        sql.exec("INSERT OR REPLACE INTO probe (k, v) VALUES (?, ?)", k, v);
+        return sql.exec<{ v: string }>("SELECT v FROM probe WHERE k = ?", k).one().v;
+      });
+    });
+    let lone = 0;
+    for (const [k, v] of samples.entries()) {
+      expect(firstDifference(stored[k] ?? "", sqliteTextRoundTrip(v)), `sample ${k}`).toBe("identical");
+      expect(stored[k] === v, `sample ${k}`).toBe(isWellFormedText(v));
+      if (!isWellFormedText(v)) lone++;
+    }
+    expect(lone).toBeGreaterThan(20); // the samples did exercise lone surrogates
   });
 });
