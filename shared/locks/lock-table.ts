@@ -18,6 +18,7 @@ import type { StateMachine } from "../raft/state-machine.js";
 import type { Entry } from "../raft/types.js";
 import {
   blockers,
+  blockingInstances,
   earliestDeadline,
   emptyResource,
   fitsHolders,
@@ -236,7 +237,9 @@ export class LockTable implements StateMachine<LockApplied | null> {
   /**
    * The wait-for edges of this group at `now` (default: the last applied time), for the local
    * deadlock check and the cross-group detector. Ended leases and run-out waits are left out:
-   * they are about to go and must not make a phantom cycle.
+   * they are about to go and must not make a phantom cycle. `holderTag` names the instance of the
+   * blocker (`h<token>` or `w<since>`), so the detector can tell an edge that lasted from one that
+   * ended and came back.
    */
   waitEdges(now = this.time): ResourceWaitEdge[] {
     const t = Math.max(this.time, now);
@@ -244,8 +247,8 @@ export class LockTable implements StateMachine<LockApplied | null> {
     for (const [resource, res] of this.resources) {
       res.waiters.forEach((w, i) => {
         if (w.deadline <= t) return;
-        for (const holder of blockers(res, w.owner, w.mode, i, t)) {
-          edges.push({ waiter: w.owner, holder, resource, since: w.since });
+        for (const b of blockingInstances(res, w.owner, w.mode, i, t)) {
+          edges.push({ waiter: w.owner, holder: b.owner, holderTag: b.tag, resource, since: w.since });
         }
       });
     }

@@ -50,22 +50,44 @@ export function fitsHolders(res: Resource, owner: string, mode: LockMode): boole
 }
 
 /**
+ * One instance of something a wait is blocked by: its owner, and a tag that tells this instance
+ * from a later one of the same owner: `h<fencingToken>` for a holding (tokens are unique in a
+ * group, and a holding keeps its token until it ends), `w<since>` for an earlier wait.
+ */
+export interface Blocker {
+  owner: string;
+  tag: string;
+}
+
+/**
  * Whom `owner` asking `mode` from queue position `position` waits for, at time `t`: the
  * incompatible live holders, then the incompatible earlier waiters whose wait has not run out
- * (FIFO: it cannot pass them). Never itself; each owner once.
+ * (FIFO: it cannot pass them). Never itself; each owner once (an upgrading holder that also
+ * waits earlier in the queue is listed as the holder).
  */
-export function blockers(res: Resource, owner: string, mode: LockMode, position: number, t: number): string[] {
-  const out: string[] = [];
-  const add = (other: string) => {
-    if (other !== owner && !out.includes(other)) out.push(other);
+export function blockingInstances(
+  res: Resource,
+  owner: string,
+  mode: LockMode,
+  position: number,
+  t: number,
+): Blocker[] {
+  const out: Blocker[] = [];
+  const add = (other: string, tag: string) => {
+    if (other !== owner && !out.some((b) => b.owner === other)) out.push({ owner: other, tag });
   };
   for (const h of res.holders) {
-    if (h.expiresAt > t && !compatible(h.mode, mode)) add(h.owner);
+    if (h.expiresAt > t && !compatible(h.mode, mode)) add(h.owner, `h${h.fencingToken}`);
   }
   for (const w of res.waiters.slice(0, position)) {
-    if (w.deadline > t && !compatible(w.mode, mode)) add(w.owner);
+    if (w.deadline > t && !compatible(w.mode, mode)) add(w.owner, `w${w.since}`);
   }
   return out;
+}
+
+/** The owners of `blockingInstances`, in the same order. */
+export function blockers(res: Resource, owner: string, mode: LockMode, position: number, t: number): string[] {
+  return blockingInstances(res, owner, mode, position, t).map((b) => b.owner);
 }
 
 export function holderInfos(holders: readonly Holder[]): HolderInfo[] {

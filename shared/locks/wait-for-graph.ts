@@ -5,13 +5,15 @@
  * Two users:
  * - LockTable, inside one Raft group: before queueing a request it adds the request's edges to
  *   the group's graph and rejects the request if that closes a cycle through it.
- * - The cross-group detector (run by the host): owners can hold in one group and wait in
- *   another, so no single group sees such a cycle. Periodically the detector collects
- *   `waitEdges(now)` from every group's leader, tags each edge with its group, calls
- *   `findCycles` on the union, and proposes `cancel { resource, owner, since, cycle }` for each
- *   victim to the victim's group. Edges are collected at slightly different moments, so a
- *   cycle may be stale; `since` makes the cancel hit only the wait the detector saw, and a wait
- *   that ended meanwhile answers `notWaiting`.
+ * - The cross-group detector (objects/deadlock-detector.ts): owners can hold in one group and
+ *   wait in another, so no single group sees such a cycle. Every scan collects `waitEdges(now)`
+ *   from every group's leader and tags each edge with its group. Groups answer at different
+ *   moments, so one scan can join an edge that has already ended to one that began after it: a
+ *   cycle that never existed. `confirmedVictims` therefore acts only on edges seen, unchanged, in
+ *   two consecutive scans (see there why that suffices), and the detector proposes
+ *   `cancel { resource, owner, since, cycle }` for each victim to the victim's group; `since`
+ *   makes the cancel hit only the wait the detector saw, and a wait that ended meanwhile answers
+ *   `notWaiting`.
  */
 
 export interface WaitEdge {
@@ -19,10 +21,15 @@ export interface WaitEdge {
   holder: string;
 }
 
-/** An edge as a LockTable reports it: the waited-on resource and when the wait started. */
+/**
+ * An edge as a LockTable reports it: the waited-on resource, when the wait started, and which
+ * instance of the holder it waits for: `h<fencingToken>` for a holding, `w<since>` for an
+ * earlier wait it queues behind (resource.ts, `blockingInstances`).
+ */
 export interface ResourceWaitEdge extends WaitEdge {
   resource: string;
   since: number;
+  holderTag: string;
 }
 
 /** An edge as the cross-group detector sees it: also which Raft group holds the resource. */
@@ -130,13 +137,44 @@ export function findCycles(edges: readonly GroupWaitEdge[]): DeadlockVictim[] {
 
 /**
  * The detector's decision after a scan: the waits to cancel, given the previous scan's edges
- * (undefined after a restart) and this scan's. Today: every cycle of this scan alone.
+ * (undefined when there is none, e.g. after the detector was evicted) and this scan's. It runs
+ * `findCycles` over the edges present in both scans with the same identity (group, resource,
+ * waiter, since, holder, holderTag), so only a cycle that existed as a whole at one instant is
+ * broken.
+ *
+ * Why two consecutive scans suffice:
+ * - An identity names one continuous interval of one edge. (resource, waiter, since) is one wait:
+ *   an owner waits at most once per resource at a time, a wait keeps its mode, and `since` is the
+ *   group's time when it began. holderTag `h<token>` is one holding (fencing tokens are unique in
+ *   a group; a holding keeps its token and mode until it ends, and an earlier waiter stays
+ *   earlier). So the edge exists from when both the wait and the blocker do until either ends,
+ *   and an edge sighted in two scans existed throughout between its two sightings.
+ * - The detector starts scan k+1 only after scan k has finished, so every sighting of scan k
+ *   precedes every sighting of scan k+1. Let T be any instant between the end of scan k and the
+ *   start of scan k+1: every edge kept here was seen before T and again after T, so existed at T.
+ * So all edges of a cycle found here coexisted at T: the deadlock was real (and, being a
+ * deadlock, still is unless a wait timed out or was cancelled, which `since` and `notWaiting`
+ * handle). Conversely a deadlock that persists is seen in full by any two consecutive scans in
+ * which every group answered, so it is broken on the second of them.
+ *
+ * The one gap: `since` is the group's clock, which stands still while a new leader's clock
+ * lags the old one's; a wait that ends and is re-made by the same owner on the same resource
+ * within such a stall has the same `since` (the cancel command then cannot tell them apart
+ * either). A re-made holding always has a new token, so this needs the blocker to be the same
+ * instance too.
  */
 export function confirmedVictims(
-  _previous: readonly GroupWaitEdge[] | undefined,
+  previous: readonly GroupWaitEdge[] | undefined,
   current: readonly GroupWaitEdge[],
 ): DeadlockVictim[] {
-  return findCycles(current);
+  if (previous === undefined) return [];
+  const seen = new Set(previous.map(edgeIdentity));
+  return findCycles(current.filter((e) => seen.has(edgeIdentity(e))));
+}
+
+/** What makes an edge the same edge in two scans. */
+export function edgeIdentity(e: GroupWaitEdge): string {
+  return JSON.stringify([e.group, e.resource, e.waiter, e.since, e.holder, e.holderTag]);
 }
 
 /**

@@ -355,7 +355,7 @@ describe("local deadlock", () => {
       cycle: ["B", "A"],
     });
     expect(g.table.view("r1", g.now).waiters).toEqual([]); // not enqueued
-    expect(g.table.waitEdges()).toEqual([{ waiter: "A", holder: "B", resource: "r2", since: START }]);
+    expect(g.table.waitEdges()).toEqual([{ waiter: "A", holder: "B", holderTag: "h2", resource: "r2", since: START }]);
   });
 
   it("two shared holders both upgrading: the second is the victim", () => {
@@ -471,11 +471,39 @@ describe("bookkeeping", () => {
     g.now += 10;
     g.acquire("r", "C", { ...shared, waitMs: 5000 });
     expect(g.table.waitEdges()).toEqual([
-      { waiter: "X", holder: "A", resource: "r", since: START + 10 },
-      { waiter: "X", holder: "B", resource: "r", since: START + 10 },
-      { waiter: "C", holder: "X", resource: "r", since: START + 20 },
+      { waiter: "X", holder: "A", holderTag: "h1", resource: "r", since: START + 10 },
+      { waiter: "X", holder: "B", holderTag: "h2", resource: "r", since: START + 10 },
+      { waiter: "C", holder: "X", holderTag: `w${START + 10}`, resource: "r", since: START + 20 },
     ]);
     expect(g.table.waitEdges(START + 5010)).toEqual([]); // both waits ran out by then
+  });
+
+  it("waitEdges tags each blocker with its instance: a new holding is a new tag, a holder that also waits is the holder", () => {
+    const g = new Group();
+    const first = g.token(g.acquire("r", "H"));
+    g.now += 10;
+    g.acquire("r", "A", { waitMs: 5000 });
+    expect(g.table.waitEdges()).toEqual([
+      { waiter: "A", holder: "H", holderTag: `h${first}`, resource: "r", since: START + 10 },
+    ]);
+    // H downgrades: the same owner, a new holding with a new token, which A still waits for.
+    const second = g.token(g.acquire("r", "H", shared));
+    expect(second).toBeGreaterThan(first);
+    expect(g.table.waitEdges()).toEqual([
+      { waiter: "A", holder: "H", holderTag: `h${second}`, resource: "r", since: START + 10 },
+    ]);
+
+    // S holds shared and waits to upgrade ahead of B: B waits for S as a holder, not as a waiter.
+    const h = new Group();
+    const s = h.token(h.acquire("q", "S", shared));
+    h.acquire("q", "T", shared);
+    h.now += 1;
+    expect(h.acquire("q", "S", { waitMs: 5000 }).result.type).toBe("waiting");
+    h.now += 1;
+    h.acquire("q", "B", { waitMs: 5000 });
+    expect(h.table.waitEdges().filter((e) => e.waiter === "B" && e.holder === "S")).toEqual([
+      { waiter: "B", holder: "S", holderTag: `h${s}`, resource: "q", since: START + 2 },
+    ]);
   });
 
   it("apply parses the entry; no-ops and conf entries give null", () => {
