@@ -7,6 +7,8 @@ import { createRequire } from "node:module";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { parseEnv } from "node:util";
 import { Log, LogLevel, Miniflare } from "miniflare";
+import { configuredShape } from "../shared/cluster.js";
+import { checkShapeFile } from "./shape-file.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const CONFIG_PATH = join(ROOT, "wrangler.toml");
@@ -89,6 +91,14 @@ async function main(): Promise<void> {
     if (value !== undefined && value !== "") bindings[name] = value;
   }
 
+  // The data was created under one RAFT_GROUPS, RAFT_PEERS and QUEUE_SHARDS; never serve it under others.
+  const shape = configuredShape(bindings);
+  const mismatch = checkShapeFile(dataDir, shape);
+  if (mismatch !== undefined) {
+    console.error(mismatch);
+    process.exit(2);
+  }
+
   const mainModule = config.main ?? "index.js";
   const listenersBefore = new Set([...process.listeners("SIGINT"), ...process.listeners("SIGTERM")]);
   const mf = new Miniflare({
@@ -131,10 +141,11 @@ async function main(): Promise<void> {
   }
 
   const url = await mf.ready;
-  const groups = bindings.RAFT_GROUPS ?? "3";
-  const peers = bindings.RAFT_PEERS ?? "3";
   console.log(`listening on ${url.origin} (data in ${dataDir})`);
-  console.log(`cluster: ${groups} Raft groups x ${peers} peers, each peer a Durable Object (g<group>-p<peer>)`);
+  console.log(
+    `cluster: ${shape.groups} Raft groups x ${shape.peers} peers, each peer a Durable Object (g<group>-p<peer>); ` +
+      `${shape.queueShards} shards per queue`,
+  );
   // Wake the peers now, so the groups elect leaders before the first request.
   fetch(new URL("/readyz", url)).catch(() => undefined);
 }

@@ -2,6 +2,8 @@
  * Cluster shape: `groups` Raft groups (g0..), each of `peers` peers (p1..) at genesis. A peer of
  * a group is one Durable Object named `g<group>-p<id>`; its Raft NodeId is the number after "p".
  */
+import { DEFAULT_SHARDS } from "./queue/types.js";
+
 export interface ClusterShape {
   groups: number;
   peers: number;
@@ -13,14 +15,97 @@ export interface ClusterSettings {
 }
 
 export function clusterShape(env: ClusterSettings): ClusterShape {
-  return { groups: positive(env.RAFT_GROUPS, 3, "RAFT_GROUPS"), peers: positive(env.RAFT_PEERS, 3, "RAFT_PEERS") };
+  return {
+    groups: positive(env.RAFT_GROUPS, 3, "RAFT_GROUPS", 64),
+    peers: positive(env.RAFT_PEERS, 3, "RAFT_PEERS", 64),
+  };
 }
 
-function positive(value: string | undefined, fallback: number, name: string): number {
+/** Shards per queue: QUEUE_SHARDS, default 8, in 1..256. */
+export function queueShards(env: { QUEUE_SHARDS?: string }): number {
+  return positive(env.QUEUE_SHARDS, DEFAULT_SHARDS, "QUEUE_SHARDS", 256);
+}
+
+function positive(value: string | undefined, fallback: number, name: string, max: number): number {
   if (value === undefined || value.trim() === "") return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`${name} must be an integer in 1..64, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`${name} must be an integer in 1..${max}, got "${value}"`);
   return n;
+}
+
+/**
+ * The settings that decide where data lives, fixed when a cluster is created: the groups (which
+ * group holds each lock and queue shard), the genesis peers of every group (its first voters),
+ * and the shards per queue (which shard holds each message). A cluster stores the shape it was
+ * created with and refuses to run under another one (`shapeMismatch`); docs/operations.md says
+ * how each is changed.
+ */
+export interface StoredShape {
+  groups: number;
+  peers: number;
+  queueShards: number;
+}
+
+export interface ShapeSettings extends ClusterSettings {
+  QUEUE_SHARDS?: string;
+}
+
+/** The shape the settings ask for (throws on a malformed setting, as `clusterShape` does). */
+export function configuredShape(env: ShapeSettings): StoredShape {
+  return { ...clusterShape(env), queueShards: queueShards(env) };
+}
+
+/**
+ * A stored shape read back (JSON), checked; throws when it is not one. Extra fields are ignored,
+ * so a later version may store more.
+ */
+export function parseStoredShape(value: unknown): StoredShape {
+  const v = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  const field = (name: keyof StoredShape, max: number): number => {
+    const n = v[name];
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > max) {
+      throw new Error(`not a stored cluster shape: ${name} is ${JSON.stringify(n)} in ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+  return { groups: field("groups", 64), peers: field("peers", 64), queueShards: field("queueShards", 256) };
+}
+
+/**
+ * Undefined when the configured shape is the stored one; otherwise what an operator needs to
+ * know, one line per setting that disagrees: the setting, both values, why it cannot simply
+ * change, and what to do.
+ */
+export function shapeMismatch(stored: StoredShape, configured: StoredShape): string | undefined {
+  const problems: string[] = [];
+  if (configured.groups !== stored.groups) {
+    problems.push(
+      `RAFT_GROUPS=${configured.groups} but this cluster was created with ${stored.groups} groups: the number of groups ` +
+        "decides which group holds each lock and queue shard, so changing it would lose held locks, send fencing " +
+        `tokens backwards and strand queued messages; there is no online resharding. Set RAFT_GROUPS=${stored.groups}, ` +
+        'or follow "Changing the number of groups or queue shards" in docs/operations.md.',
+    );
+  }
+  if (configured.peers !== stored.peers) {
+    problems.push(
+      `RAFT_PEERS=${configured.peers} but this cluster was created with ${stored.peers} peers per group: peers are ` +
+        "added with POST /v1/cluster/peers and removed with DELETE /v1/cluster/peers/<id>, not by changing RAFT_PEERS " +
+        `(which changes every group's genesis voters: two leaders could be elected at once). Set RAFT_PEERS=${stored.peers} ` +
+        "(see docs/operations.md).",
+    );
+  }
+  if (configured.queueShards !== stored.queueShards) {
+    problems.push(
+      `QUEUE_SHARDS=${configured.queueShards} but this cluster was created with ${stored.queueShards} shards per ` +
+        "queue: the number of shards decides which shard holds each message, so fewer shards would strand the " +
+        "messages on the shards no longer read, and any change breaks per-key order and lets a retried message id " +
+        "be stored twice. " +
+        `Set QUEUE_SHARDS=${stored.queueShards}, or follow "Changing the number of groups or queue shards" in ` +
+        "docs/operations.md.",
+    );
+  }
+  return problems.length === 0 ? undefined : problems.join("\n");
 }
 
 export function peerName(group: number, id: number): string {

@@ -1,4 +1,5 @@
 import { type Context, Hono } from "hono";
+import { queueShards } from "../../shared/cluster.js";
 import { groupKey, planEnqueue, receiptShard } from "../../shared/queue/placement.js";
 import type { QueueReply, QueueRequest } from "../../shared/queue/queue-service.js";
 import type { Delivery } from "../../shared/queue/types.js";
@@ -18,10 +19,7 @@ export const queues = new Hono<{ Bindings: Env }>();
 type C = Context<{ Bindings: Env }>;
 
 function shardCount(env: Env): number {
-  const n = Number(env.QUEUE_SHARDS ?? 8);
-  if (!Number.isInteger(n) || n < 1 || n > 256)
-    throw new Error(`QUEUE_SHARDS must be in 1..256, got ${env.QUEUE_SHARDS}`);
-  return n;
+  return queueShards(env);
 }
 
 /** The group of a queue's shard (a queue and its `.dlq` share groups, so dead-lettering is one apply). */
