@@ -8,8 +8,10 @@ import {
   groupKey,
   parseReceipt,
   placeMessages,
+  planEnqueue,
   receiptShard,
 } from "../../shared/queue/index.js";
+import { Rand } from "../../shared/raft/rand.js";
 
 describe("placeMessages", () => {
   it("a key always goes to hash32(key) % shards", () => {
@@ -31,6 +33,37 @@ describe("placeMessages", () => {
     const msgs = Array.from({ length: 10 }, () => ({}));
     expect(placeMessages("q", msgs, 4, 2)).toEqual(Array(10).fill(2));
     expect(placeMessages("q", [{}, { key: "k" }, {}], 4, 7)).toEqual([3, hash32("k") % 4, 3]);
+  });
+});
+
+describe("planEnqueue", () => {
+  it("places a resend with the ids of the first answer exactly where the first send went (property)", () => {
+    const rand = new Rand(20261203);
+    let uuid = 0;
+    const newId = () => `00000000-0000-4000-8000-${(++uuid).toString(16).padStart(12, "0")}`;
+    for (let round = 0; round < 500; round++) {
+      const shards = rand.range(1, 64);
+      const batch = Array.from({ length: rand.range(1, 20) }, (_, i) => {
+        const kind = rand.int(3);
+        if (kind === 0) return { body: i, key: `k${rand.int(50)}` };
+        if (kind === 1) return { body: i, id: `client-${rand.int(1000)}` };
+        return { body: i };
+      });
+      const first = planEnqueue("q", batch, shards, rand.int(shards), newId);
+      // What a client does after a 503: the same batch, each message with the id it was given.
+      const resend = batch.map((m, i) => ({ ...m, id: first[i]?.id as string }));
+      const second = planEnqueue("q", resend, shards, rand.int(shards), newId);
+      expect(second.map((m) => m.shard)).toEqual(first.map((m) => m.shard));
+      expect(second.map((m) => m.id)).toEqual(first.map((m) => m.id));
+    }
+  });
+
+  it("still keeps a batch without keys or ids together on one shard, with valid names as ids", () => {
+    let n = 0;
+    const planned = planEnqueue("q", Array(30).fill({ body: 1 }), 8, 5, () => `base-${++n}`);
+    expect(new Set(planned.map((m) => m.shard))).toEqual(new Set([5]));
+    for (const m of planned) expect(m.id).toMatch(/^[A-Za-z0-9._:@/-]{1,200}$/);
+    expect(new Set(planned.map((m) => m.id)).size).toBe(30);
   });
 });
 
