@@ -13,8 +13,8 @@ const DLQ_SUFFIX = ".dlq";
  *   on the shard whose dedup memory saw it first;
  * - else `batchShard` (the Worker picks it at random per request): the messages of a batch with
  *   neither stay together, so the batch is one command on one group, all or nothing, and batches
- *   spread evenly over the shards.
- * Call it before generating ids for messages that have none. `queue` is not used yet: placement
+ *   spread evenly over the shards. planEnqueue then gives them ids that hash there, so the rule
+ *   "by key, else by id" holds for every stored message. `queue` is not used yet: placement
  * does not depend on the queue today, and callers need not change if it ever does.
  */
 export function placeMessages(
@@ -32,9 +32,12 @@ export function placeMessages(
 }
 
 /**
- * The messages of one enqueue with their ids and shards: placement first (a key or a client id
- * decides the shard), then `newId()` for messages sent without an id. The Worker's route and the
- * whole-system simulator both plan batches here.
+ * The messages of one enqueue with their ids and shards. A message's shard depends only on what
+ * it carries: its key, else its id — whether the client chose the id or this function did. A
+ * message sent without either gets an id made to hash to the batch's shard (`newId()` plus a
+ * counter), so the batch still stays together, and a resend with the ids of the first answer
+ * (what a 503 tells clients to do) lands on the same shards, where deduplication knows them.
+ * The Worker's route and the whole-system simulator both plan batches here.
  */
 export function planEnqueue<M extends { key?: string; id?: string }>(
   queue: string,
@@ -44,7 +47,19 @@ export function planEnqueue<M extends { key?: string; id?: string }>(
   newId: () => string,
 ): (M & { id: string; shard: number })[] {
   const placed = placeMessages(queue, messages, shards, batchShard);
-  return messages.map((m, i) => ({ ...m, id: m.id ?? newId(), shard: placed[i] as number }));
+  return messages.map((m, i) => {
+    const shard = placed[i] as number;
+    return { ...m, id: m.id ?? idOnShard(newId(), shard, shards), shard };
+  });
+}
+
+/** `base` or `base.<n>` for the smallest n that hashes to `shard` (about `shards` tries). */
+function idOnShard(base: string, shard: number, shards: number): string {
+  if (hash32(base) % shards === shard) return base;
+  for (let n = 1; ; n++) {
+    const id = `${base}.${n}`;
+    if (hash32(id) % shards === shard) return id;
+  }
 }
 
 /** The dead-letter queue of `queue`: an ordinary queue, with the same shard numbers. */
