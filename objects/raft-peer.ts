@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
 import { createGroupCore, type GroupCore } from "../shared/group/core.js";
+import type { IdempotencyRequest } from "../shared/idempotency/service.js";
+import type { IdemResult } from "../shared/idempotency/types.js";
 import type { LockReply, LockRequest } from "../shared/locks/lock-service.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
@@ -96,6 +98,17 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
       (core) => core.queues.handle(req, requestId),
       COMMIT_TIMEOUT_MS + waitMs,
+    );
+  }
+
+  /** An Idempotency-Key's begin or finish on the key's group (workers/idempotency.ts). */
+  async idempotency(name: string, req: IdempotencyRequest, forwarded = false): Promise<PeerReply<IdemResult>> {
+    return this.serve(
+      name,
+      forwarded,
+      (leader, leaderName) => leader.idempotency(leaderName, req, true),
+      (core) => core.idempotency.handle(req),
+      COMMIT_TIMEOUT_MS,
     );
   }
 

@@ -4,6 +4,7 @@ import { clusterShape } from "../shared/cluster.js";
 import { auth } from "./auth.js";
 import type { Env } from "./env.js";
 import { callGroup } from "./groups.js";
+import { idempotency } from "./idempotency.js";
 import { recordRequests, renderMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { problem } from "./problem.js";
@@ -55,6 +56,7 @@ app.get("/readyz", async (c) => {
 app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
 app.use("/v1/*", auth);
+app.use("/v1/*", idempotency);
 app.route("/v1/locks", locks);
 app.route("/v1/queues", queues);
 app.route("/v1/cluster", cluster);

@@ -42,8 +42,44 @@ const name = (n: string) => ({
   schema: { type: "string", pattern: "^[A-Za-z0-9._:@/-]{1,200}$" },
 });
 
+const idempotencyKey = {
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description:
+    "1–200 characters. A request repeating a key seen in the last 10 minutes is not applied again and gets the " +
+    "first answer (status and body, with `idempotent-replayed: true`); the same key with another method, path or " +
+    "body is 422 idempotency-key-reused.",
+  schema: { type: "string", minLength: 1, maxLength: 200 },
+};
+
+/**
+ * Every POST, PUT and DELETE accepts `Idempotency-Key` and may answer 422 `idempotency-key-reused`
+ * (a 400 for an invalid key, a 503 while the key's group has no quorum or its table is full).
+ */
+function withIdempotency<T extends { paths: Record<string, Record<string, unknown>> }>(doc: T): T {
+  for (const item of Object.values(doc.paths)) {
+    for (const method of ["post", "put", "delete"]) {
+      const op = item[method] as { parameters?: unknown[]; responses: Record<string, unknown> } | undefined;
+      if (op === undefined) continue;
+      op.parameters = [...(op.parameters ?? []), { $ref: "#/components/parameters/IdempotencyKey" }];
+      for (const code of ["400", "422", "503"]) {
+        op.responses[code] ??= {
+          description: "problem",
+          content: { "application/problem+json": { schema: problem } },
+        };
+      }
+    }
+  }
+  return doc;
+}
+
 /** The OpenAPI 3.1 document of every route, request bodies generated from the zod schemas. */
 export function openApiDocument() {
+  return withIdempotency(document());
+}
+
+function document() {
   const lockErrors = ["400", "401", "409", "503"];
   return {
     openapi: "3.1.0",
@@ -62,6 +98,7 @@ export function openApiDocument() {
         },
       },
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
+      parameters: { IdempotencyKey: idempotencyKey },
     },
     security: [{ bearer: [] }],
     paths: {

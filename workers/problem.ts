@@ -5,6 +5,7 @@ export type ProblemType =
   | "unauthorized"
   | "forbidden"
   | "not-found"
+  | "idempotency-key-reused"
   | "lock-conflict"
   | "deadlock"
   | "not-holder"
@@ -17,6 +18,7 @@ const TITLES: Record<ProblemType, string> = {
   unauthorized: "Unauthorized",
   forbidden: "Forbidden",
   "not-found": "Not found",
+  "idempotency-key-reused": "Idempotency key reused",
   "lock-conflict": "Lock conflict",
   deadlock: "Deadlock",
   "not-holder": "Not the holder",
@@ -30,6 +32,7 @@ const STATUSES: Record<ProblemType, number> = {
   unauthorized: 401,
   forbidden: 403,
   "not-found": 404,
+  "idempotency-key-reused": 422,
   "lock-conflict": 409,
   deadlock: 409,
   "not-holder": 409,

@@ -1,3 +1,4 @@
+import { IdempotencyService } from "../idempotency/service.js";
 import { LockService } from "../locks/lock-service.js";
 import { QueueService } from "../queue/queue-service.js";
 import type { NodeId, Rand } from "../raft/index.js";
@@ -11,6 +12,7 @@ export interface GroupCore {
   state: GroupState;
   locks: LockService;
   queues: QueueService;
+  idempotency: IdempotencyService;
 }
 
 export interface GroupCoreOptions {
@@ -38,7 +40,13 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   // Retried requests apply once; a repeat gets the first answer without re-firing its events.
   const machine = new Deduplicated(state, {
     replay: (first): GroupResult =>
-      first === null ? null : first.kind === "lock" ? { ...first, events: [] } : { ...first, wake: [] },
+      first === null
+        ? null
+        : first.kind === "lock"
+          ? { ...first, events: [] }
+          : first.kind === "queue"
+            ? { ...first, wake: [] }
+            : first,
   });
   let locks: LockService | undefined;
   let queues: QueueService | undefined;
@@ -62,5 +70,6 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   });
   queues = new QueueService(replica, state.queues, o.clock, o.sleep);
   locks = new LockService(replica, state.locks, o.clock, o.sleep, o.onWaiting);
-  return { replica, state, locks, queues };
+  const idempotency = new IdempotencyService(replica, o.clock);
+  return { replica, state, locks, queues, idempotency };
 }

@@ -4,6 +4,7 @@ import type { LockReply, LockRequest } from "../../shared/locks/lock-service.js"
 import type { Env } from "../env.js";
 import { callGroup, groupOf } from "../groups.js";
 import { noQuorum, pathName, readBody } from "../http.js";
+import { requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
 import { AcquireBody, ReleaseBody, RenewBody } from "../schemas.js";
 
@@ -47,7 +48,7 @@ async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Res
   const group = groupOf(c.env, req.resource);
   const via = parsePeerId(c.req.header("x-raft-peer") ?? "");
   // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
-  const requestId = crypto.randomUUID();
+  const requestId = requestIdOf(c);
   const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req, requestId), LEADER_DEADLINE_MS, via);
   if (!out.ok) return noQuorum();
   return toResponse(out.value);

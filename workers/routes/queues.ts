@@ -6,6 +6,7 @@ import type { Delivery } from "../../shared/queue/types.js";
 import type { Env } from "../env.js";
 import { callGroup, groupOf } from "../groups.js";
 import { noQuorum, pathName, readBody } from "../http.js";
+import { KEYED_RECEIVE_MAX_BYTES, keyedSeed, requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
 import { AckBody, EnqueueBody, ExtendBody, NackBody, QueueConfigBody, ReceiveBody, RedriveBody } from "../schemas.js";
 
@@ -53,10 +54,19 @@ queues.post("/:queue/messages", async (c) => {
       return problem("payload-too-large", `messages.${i}.body is ${size} bytes (limit 131072)`);
   }
   const shards = shardCount(c.env);
-  const withIds = planEnqueue(queue.value, msgs, shards, Math.floor(Math.random() * shards), () => crypto.randomUUID());
+  const requestId = requestIdOf(c);
+  // With an Idempotency-Key a re-run must pick the same shard and ids as the first attempt.
+  const seed = keyedSeed(c);
+  let generated = 0;
+  const withIds = planEnqueue(
+    queue.value,
+    msgs,
+    shards,
+    seed ?? Math.floor(Math.random() * shards),
+    seed === undefined ? () => crypto.randomUUID() : () => `${requestId}:${generated++}`,
+  );
   const perShard = new Map<number, typeof withIds>();
   for (const m of withIds) perShard.set(m.shard, [...(perShard.get(m.shard) ?? []), m]);
-  const requestId = crypto.randomUUID();
   const replies = await Promise.all(
     [...perShard].map(([shard, list]) =>
       ask(
@@ -113,21 +123,35 @@ queues.post("/:queue/receive", async (c) => {
   if (!body.ok) return body.response;
   const { max, visibilityMs, waitMs, consumer } = body.value;
   const shards = shardCount(c.env);
-  const start = nextStart++ % shards;
+  const seed = keyedSeed(c);
+  const start = (seed ?? nextStart++) % shards;
   const order = Array.from({ length: shards }, (_, i) => (start + i) % shards);
   const groups = byGroup(c.env, queue.value, order);
-  const requestId = crypto.randomUUID();
+  const requestId = requestIdOf(c);
   const deadline = Date.now() + waitMs;
   const messages: Delivery[] = [];
+  // With an Idempotency-Key the answer is stored in one Raft entry: its bodies are bounded.
+  const maxBytes = seed === undefined ? undefined : KEYED_RECEIVE_MAX_BYTES;
+  let bytes = 0;
   for (let round = 0; ; round++) {
     let failed = false;
     for (const [group, list] of groups) {
       const left = max - messages.length;
-      if (left <= 0) break;
-      const req: QueueRequest = { op: "receive", queue: queue.value, shards: list, max: left, visibilityMs, consumer };
+      if (left <= 0 || (maxBytes !== undefined && bytes >= maxBytes)) break;
+      const req: QueueRequest = {
+        op: "receive",
+        queue: queue.value,
+        shards: list,
+        max: left,
+        ...(maxBytes !== undefined ? { maxBytes: maxBytes - bytes } : {}),
+        visibilityMs,
+        consumer,
+      };
       const reply = await ask(c.env, group, req, `${requestId}:${round}:${group}`);
-      if (reply?.type === "deliveries") messages.push(...reply.messages);
-      else failed = true;
+      if (reply?.type === "deliveries") {
+        messages.push(...reply.messages);
+        for (const m of reply.messages) bytes += m.body.length;
+      } else failed = true;
     }
     // Nothing received and a group could not answer: say so rather than "empty".
     if (messages.length === 0 && failed) return noQuorum();
@@ -165,7 +189,7 @@ async function byReceipts(
     const shard = receiptShard(r);
     if (shard !== undefined && shard < shardCount(c.env)) perShard.set(shard, [...(perShard.get(shard) ?? []), r]);
   }
-  const requestId = crypto.randomUUID();
+  const requestId = requestIdOf(c);
   const replies = await Promise.all(
     [...perShard].map(([shard, list]) =>
       ask(c.env, groupOfShard(c.env, queue, shard), make(shard, list), `${requestId}:${shard}`),
@@ -234,7 +258,7 @@ queues.post("/:queue/redrive", async (c) => {
   if (!body.ok) return body.response;
   let left = body.value.max ?? Number.POSITIVE_INFINITY;
   let moved = 0;
-  const requestId = crypto.randomUUID();
+  const requestId = requestIdOf(c);
   for (let shard = 0; shard < shardCount(c.env) && left > 0; shard++) {
     const req: QueueRequest = {
       op: "redrive",
@@ -263,7 +287,7 @@ queues.put("/:queue", async (c) => {
     queue.value,
     Array.from({ length: shardCount(c.env) }, (_, i) => i),
   );
-  const requestId = crypto.randomUUID();
+  const requestId = requestIdOf(c);
   const replies = await Promise.all(
     [...groups.keys()].map((g) =>
       ask(c.env, g, { op: "configure", queue: queue.value, ...body.value }, `${requestId}:${g}`),
