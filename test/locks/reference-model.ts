@@ -31,6 +31,8 @@ interface Lock {
 export interface Edge {
   waiter: string;
   holder: string;
+  /** Set by `edges()` (the LockTable's `h<token>` / `w<since>`); the deadlock check needs none. */
+  holderTag?: string;
   resource: string;
   since: number;
 }
@@ -163,7 +165,11 @@ export class ReferenceLocks {
       lock.waits.forEach((w, i) => {
         if (w.deadline <= t) return;
         for (const holder of waitsFor(lock, w.owner, w.mode, i, t)) {
-          out.push({ waiter: w.owner, holder, resource: lock.name, since: w.since });
+          // Which instance blocks: a live incompatible holding (its token), else the earlier wait.
+          const blocks = (m: LockMode) => m === "exclusive" || w.mode === "exclusive";
+          const held = lock.held.find((h) => h.owner === holder && h.expiresAt > t && blocks(h.mode));
+          const holderTag = held ? `h${held.token}` : `w${lock.waits.find((x) => x.owner === holder)?.since}`;
+          out.push({ waiter: w.owner, holder, holderTag, resource: lock.name, since: w.since });
         }
       });
     }
