@@ -44,14 +44,50 @@ export interface ReplicaConfig<R> {
   /** Append messages in flight per follower: few, so that entries travel in batches. */
   maxInflight?: number;
   now: number;
+  /** This peer's own clock (ms); defaults to the last `now` the host passed in. */
+  clock?: () => number;
+  /** The state machine's time: the largest command time it has applied (see groupNow). */
+  machineTime?: () => number;
+  /**
+   * How fast a peer's clock may run compared to real time, in parts per million: the group clock
+   * runs that much slower, so a lease measured on a fast clock still lasts its full length.
+   */
+  maxDriftPpm?: number;
   /** Every applied normal entry with its result, on every replica (the lock waiters listen here). */
   onApply?: (entry: Entry, result: R) => void;
+}
+
+/** Group time `t` corresponds to this peer's local clock reading `l` (see Replica.groupNow). */
+export interface TimeAnchor {
+  t: number;
+  l: number;
+  term: number;
 }
 
 /** This replica is not the leader; `leader` is its best guess (NONE when unknown). */
 export class NotLeaderError extends Error {
   constructor(readonly leader: NodeId) {
     super(`not the leader (leader: ${leader === NONE ? "unknown" : leader})`);
+  }
+}
+
+/** The state machine threw on this command: it was committed but had no effect. */
+export class CommandFailedError extends Error {
+  constructor(
+    readonly index: number,
+    cause: unknown,
+  ) {
+    super(`command at index ${index} could not be applied: ${cause instanceof Error ? cause.message : String(cause)}`);
+  }
+}
+
+/**
+ * This replica can no longer tell whether a proposal took effect (a snapshot replaced the log
+ * around it): the caller should retry with the same request id, which applies it at most once.
+ */
+export class OutcomeUnknownError extends Error {
+  constructor() {
+    super("the outcome of the proposal is unknown here; retry it with the same request id");
   }
 }
 
@@ -86,6 +122,8 @@ export class Replica<R> {
   private readonly confChanges = new Map<number, PendingProposal<void>>();
   private readonly reads = new Map<string, PendingRead>();
   private readonly lastHeard = new Map<NodeId, number>();
+  /** Callers waiting for this leader to serve (see whenServing). */
+  private servingWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readSeq = 0;
   private lastTick: number;
   private flushQueued = false;
@@ -98,6 +136,10 @@ export class Replica<R> {
   /** Resolves once the last write is durable; undefined when nothing is being written. */
   private durable: Promise<void> | undefined;
   private applied: number;
+  /** Where group time stands on this peer's clock, fixed when this peer's leadership began to serve. */
+  private anchor: TimeAnchor | undefined;
+  /** After stop() (a crash): nothing more is written, sent, applied or answered. */
+  private stopped = false;
 
   constructor(private readonly cfg: ReplicaConfig<R>) {
     const snap = cfg.storage.snapshot();
@@ -123,11 +165,70 @@ export class Replica<R> {
   }
 
   isLeader(): boolean {
-    return this.raw.raft.role === "leader";
+    return !this.stopped && this.raw.raft.role === "leader";
   }
 
   leader(): NodeId {
-    return this.raw.raft.lead;
+    return this.stopped ? NONE : this.raw.raft.lead;
+  }
+
+  /**
+   * A leader whose applied state includes every write acknowledged before its term: it has
+   * applied its term's first entry (the no-op), and with it everything committed earlier. Only
+   * such a leader may answer from local state or stamp commands with group time.
+   */
+  servesReads(): boolean {
+    return this.isLeader() && this.anchor?.term === this.raw.raft.term;
+  }
+
+  /** Resolves once this replica is a leader that serves (servesReads); rejects if it is not leader. */
+  whenServing(): Promise<void> {
+    if (this.servesReads()) return Promise.resolve();
+    if (!this.isLeader()) return Promise.reject(new NotLeaderError(this.leader()));
+    return new Promise((resolve, reject) => this.servingWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Group time at this peer's clock reading `local`: the time a serving leader stamps on commands.
+   *
+   * A leader's own clock may be ahead of its predecessor's: stamping with it would end leases,
+   * waits and visibility timeouts early in real time. So group time only ever advances by
+   * elapsed time: when a leader starts to serve (its no-op applied), it anchors the group's
+   * latest command time to its clock reading at that moment, and from there adds the time its
+   * own clock measures, slowed by the drift bound. No reading of any clock is trusted, only
+   * differences, so the offset between peers' clocks does not matter; each leader change
+   * lengthens deadlines by the time from the last stamped command to the new leader's no-op.
+   */
+  groupNow(local: number): number {
+    const a = this.anchor;
+    if (a === undefined) return local;
+    const rate = 1 - (this.cfg.maxDriftPpm ?? 0) / 1e6;
+    return Math.floor(a.t + (local - a.l) * rate);
+  }
+
+  /** The largest command time the state machine has applied (0 before any). */
+  lastCommandTime(): number {
+    return this.cfg.machineTime?.() ?? 0;
+  }
+
+  /**
+   * A group time as a reading of this peer's clock (what answers report as Unix ms). One fixed
+   * offset per term, so every answer of a leader reports a deadline the same way; the drift
+   * allowance only ever makes the real end later than reported.
+   */
+  wallTime(groupTime: number): number {
+    const a = this.anchor;
+    return a === undefined ? groupTime : groupTime + (a.l - a.t);
+  }
+
+  /** This peer's clock was stepped by `deltaMs` (a fault): measure elapsed time across the step. */
+  clockStepped(deltaMs: number): void {
+    this.lastTick += deltaMs;
+    if (this.anchor !== undefined) this.anchor = { ...this.anchor, l: this.anchor.l + deltaMs };
+  }
+
+  private localNow(): number {
+    return this.cfg.clock?.() ?? this.lastTick;
   }
 
   /** Proposes one command; resolves with its result once committed and applied here. */
@@ -156,6 +257,7 @@ export class Replica<R> {
   }
 
   private proposeInbox(): void {
+    if (this.stopped) return;
     const batch = this.inbox;
     this.inbox = [];
     if (batch.length === 0) return;
@@ -208,6 +310,7 @@ export class Replica<R> {
 
   /** Messages from peer `from`. Returns the replies to it, so they can ride back on the same call. */
   receive(from: NodeId, msgs: readonly Message[], now: number): Message[] {
+    if (this.stopped) return [];
     // Count the time that passed first: ticks owed from before these messages must not be
     // charged after them (a heartbeat would otherwise be followed by a spurious election timeout).
     this.advanceClock(now);
@@ -218,16 +321,24 @@ export class Replica<R> {
 
   /** Turns elapsed wall time into ticks (several if the object slept), then does the work. */
   tick(now: number): void {
+    if (this.stopped) return;
     if (this.advanceClock(now)) this.flush(NONE);
   }
 
-  /** Runs the ticks due by `now`; true if any ran. */
+  /**
+   * Runs the ticks due by `now`; true if any ran. A leader that was paused (a late alarm, a long
+   * apply) runs at most one heartbeat interval of them: the replies its followers sent meanwhile
+   * are still waiting to be stepped, and counting the whole pause at once would pass check-quorum
+   * rounds in which they could not be heard, deposing a leader with healthy followers. Time a
+   * leader spends paused is time it did not lead; elections elsewhere still run on their clocks.
+   */
   private advanceClock(now: number): boolean {
     const due = Math.floor((now - this.lastTick) / this.cfg.tickMs);
     if (due <= 0) return false;
     this.lastTick += due * this.cfg.tickMs;
     // After a long sleep, a couple of election timeouts of ticks is all that matters.
-    for (let i = 0; i < Math.min(due, 2 * this.cfg.electionTicks); i++) this.raw.tick();
+    const owed = this.isLeader() ? this.cfg.heartbeatTicks : 2 * this.cfg.electionTicks;
+    for (let i = 0; i < Math.min(due, owed); i++) this.raw.tick();
     return true;
   }
 
@@ -244,6 +355,18 @@ export class Replica<R> {
     for (const r of this.reads.values()) r.reject(error);
     this.proposals.clear();
     this.reads.clear();
+    for (const w of this.servingWaiters) w.reject(error);
+    this.servingWaiters = [];
+  }
+
+  /**
+   * A crash: every waiting caller gets `error`, and from now on this replica does nothing at all:
+   * work already scheduled (a deferred flush, a batch waiting for durability) writes nothing,
+   * sends nothing and applies nothing. A restart builds a new replica from storage.
+   */
+  stop(error: Error): void {
+    this.stopped = true;
+    this.failAll(error);
   }
 
   /** Raft status, plus how long ago each peer was last heard from (at wall time `now`). */
@@ -264,6 +387,7 @@ export class Replica<R> {
   /** The host loop: persist, send, apply, advance, until there is nothing left to do. */
   private flush(replyTo: NodeId): Message[] {
     const replies: Message[] = [];
+    if (this.stopped) return replies;
     const wasLeader = this.isLeader();
     while (this.raw.hasReady()) {
       const rd = this.raw.ready();
@@ -283,10 +407,7 @@ export class Replica<R> {
         }
       }
       for (const [to, batch] of byPeer) this.cfg.transport.send(to, batch);
-      if (rd.snapshot !== undefined) {
-        this.cfg.machine.restore(rd.snapshot.data);
-        this.applied = rd.snapshot.metadata.index;
-      }
+      if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot.metadata.index, rd.snapshot.data);
       for (const e of rd.committedEntries) this.apply(e);
       for (const rs of rd.readStates) {
         const r = this.reads.get(rs.context);
@@ -302,8 +423,33 @@ export class Replica<R> {
       const err = new NotLeaderError(this.leader());
       for (const r of this.reads.values()) r.reject(err);
       this.reads.clear();
+      for (const w of this.servingWaiters) w.reject(err);
+      this.servingWaiters = [];
     }
     return replies;
+  }
+
+  /**
+   * The leader sent a snapshot that replaces the log up to `index`. The entries of proposals and
+   * membership changes waiting at or below it will never be applied here one by one, so their
+   * outcome is unknown to this replica: they are rejected (the Worker retries with the same
+   * request id, which applies at most once), and the change slot is freed for promotions.
+   */
+  private installSnapshot(index: number, data: string): void {
+    this.cfg.machine.restore(data);
+    this.applied = index;
+    this.lastSnapshotBytes = data.length;
+    this.bytesSinceSnapshot = 0;
+    for (const [i, p] of this.proposals) {
+      if (i > index) continue;
+      this.proposals.delete(i);
+      p.reject(new OutcomeUnknownError());
+    }
+    for (const [i, c] of this.confChanges) {
+      if (i > index) continue;
+      this.confChanges.delete(i);
+      c.reject(new OutcomeUnknownError());
+    }
   }
 
   private apply(e: Entry): void {
@@ -317,15 +463,39 @@ export class Replica<R> {
       if (e.type === "conf" && e.term === change.term) change.resolve();
       else change.reject(new ProposalLostError());
     }
+    if (e.term === this.raw.raft.term && this.isLeader() && this.anchor?.term !== e.term) this.startServing(e.term);
     if (e.type !== "normal" || e.data === "") {
       pending?.reject(new ProposalLostError());
       return;
     }
-    const result = this.cfg.machine.apply(e);
-    this.cfg.onApply?.(e, result);
+    let result: R;
+    try {
+      result = this.cfg.machine.apply(e);
+    } catch (err) {
+      // Every replica fails the same way on the same entry: it becomes an error for its proposer
+      // and the log moves on. (Rethrowing would re-apply the batch's prefix on the next flush.)
+      if (pending?.term === e.term) pending.reject(new CommandFailedError(e.index, err));
+      else pending?.reject(new ProposalLostError());
+      return;
+    }
+    try {
+      this.cfg.onApply?.(e, result);
+    } catch (err) {
+      console.error("onApply failed", err);
+    }
     if (pending === undefined) return;
     if (pending.term === e.term) pending.resolve(result);
     else pending.reject(new ProposalLostError());
+  }
+
+  /** This leader applied its term's first entry: fix group time to its clock and serve. */
+  private startServing(term: number): void {
+    const local = this.localNow();
+    const t = this.cfg.machineTime?.() ?? local;
+    // A fresh group (no command applied yet) starts group time at its first leader's clock.
+    this.anchor = { t: t > 0 ? t : local, l: local, term };
+    for (const w of this.servingWaiters) w.resolve();
+    this.servingWaiters = [];
   }
 
   private resolveReads(): void {
