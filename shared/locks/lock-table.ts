@@ -221,6 +221,21 @@ export class LockTable implements StateMachine<LockApplied | null> {
   }
 
   /**
+   * The answer a retried acquire gets now, when its first answer was "waiting": the grant if the
+   * owner holds the lock in that mode, still waiting, or a conflict once its wait ended without
+   * a grant. (Held requests learn the outcome from events, which a retry at another peer missed.)
+   */
+  acquireOutcome(resource: string, owner: string, mode: LockMode): LockResult {
+    const res = this.resources.get(resource) ?? emptyResource();
+    const t = this.time;
+    const held = res.holders.find((h) => h.owner === owner && h.mode === mode && h.expiresAt > t);
+    if (held !== undefined) return grantOf(resource, held);
+    const waiting = res.waiters.find((w) => w.owner === owner && w.mode === mode && w.deadline > t);
+    if (waiting !== undefined) return { type: "waiting", resource, owner, mode, deadline: waiting.deadline };
+    return { type: "conflict", resource, owner, holders: holderInfos(res.holders.filter((h) => h.expiresAt > t)) };
+  }
+
+  /**
    * When the leader should propose `expire`: the earliest lease end or wait deadline, possibly
    * already past; undefined when nothing is held or waited for. A linear scan: the host asks
    * after applying a batch, and a group holds few enough locks for that to be cheap.

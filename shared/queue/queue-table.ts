@@ -190,9 +190,11 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     const visibilityMs = c.visibilityMs ?? config.visibilityMs;
     const messages: Delivery[] = [];
     let deadLettered = 0;
+    let size = 0;
     const shard = this.shards.get(shardKey(queue, shardNo));
     if (shard !== undefined) {
       scanDeliverable(shard, t, c.max ?? 1, (m) => {
+        if (c.maxBytes !== undefined && messages.length > 0 && size + m.body.length > c.maxBytes) return "stop";
         if (m.attempts >= maxAttempts) {
           shard.messages.delete(m.seq);
           this.append(dlqName(queue), shardNo, { ...m, attempts: 0, visibleAt: t, delivery: 0 });
@@ -204,15 +206,8 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
         m.attempts++;
         m.delivery = ++this.lastDelivery;
         m.visibleAt = t + visibilityMs;
-        const d: Delivery = {
-          id: m.id,
-          body: m.body,
-          receipt: formatReceipt({ shard: shardNo, seq: m.seq, delivery: m.delivery }),
-          attempts: m.attempts,
-          enqueuedAt: m.enqueuedAt,
-        };
-        if (m.key !== undefined) d.key = m.key;
-        messages.push(d);
+        messages.push(deliveryOf(shardNo, m));
+        size += m.body.length;
         return "delivered";
       });
       this.tidy(shard);
@@ -383,6 +378,18 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     return found;
   }
 
+  /**
+   * A delivery as a receive answered it, rebuilt from the state while that delivery is still
+   * the message's latest (in flight, or expired but not delivered again); undefined once the
+   * message was acked, dead-lettered or delivered again. Retried receives answer from this, so
+   * the exactly-once memory keeps receipts, not message bodies.
+   */
+  delivery(queue: string, shard: number, seq: number, delivery: number): Delivery | undefined {
+    const m = this.shards.get(shardKey(queue, shard))?.messages.get(seq);
+    if (m === undefined || m.delivery !== delivery || delivery === 0) return undefined;
+    return deliveryOf(shard, m);
+  }
+
   /** The group's counters, for `/metrics`. */
   totals(): QueueTotals {
     return { ...this.counters };
@@ -455,6 +462,18 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     );
     this.dedup.load(image.dedup);
   }
+}
+
+function deliveryOf(shard: number, m: Message): Delivery {
+  const d: Delivery = {
+    id: m.id,
+    body: m.body,
+    receipt: formatReceipt({ shard, seq: m.seq, delivery: m.delivery }),
+    attempts: m.attempts,
+    enqueuedAt: m.enqueuedAt,
+  };
+  if (m.key !== undefined) d.key = m.key;
+  return d;
 }
 
 /** Unambiguous: the shard number holds no `/` and comes first. */

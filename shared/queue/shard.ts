@@ -48,7 +48,7 @@ export function isLiveDelivery(m: Message, delivery: number, t: number): boolean
 /**
  * The messages a receive at t may take, in order, as a lazy scan: `pick` is called for each
  * candidate and says whether the message stays in the shard (delivered) or left it (moved to
- * the DLQ); the scan stops once `pick` has delivered `max`.
+ * the DLQ), or that the scan should end here; it also stops once `pick` has delivered `max`.
  *
  * Per-key order: a keyed message is a candidate only while it is the oldest message of its key
  * left in the shard — whatever state the older one is in (in flight, delayed by a nack or an
@@ -60,7 +60,7 @@ export function scanDeliverable(
   shard: Shard,
   t: number,
   max: number,
-  pick: (m: Message) => "delivered" | "removed",
+  pick: (m: Message) => "delivered" | "removed" | "stop",
 ): void {
   let taken = 0;
   const blocked = new Set<string>();
@@ -71,7 +71,9 @@ export function scanDeliverable(
       if (m.key !== undefined) blocked.add(m.key);
       continue;
     }
-    if (pick(m) === "removed") continue;
+    const picked = pick(m);
+    if (picked === "stop") return;
+    if (picked === "removed") continue;
     taken++;
     if (m.key !== undefined) blocked.add(m.key);
   }

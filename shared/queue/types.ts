@@ -48,6 +48,8 @@ export interface ReceiveCommand {
   queue: string;
   shard: number;
   max: number;
+  /** Stop once the bodies delivered reach this many UTF-16 units (at least one message is delivered). */
+  maxBytes?: number;
   visibilityMs?: number;
   maxAttempts?: number;
   consumer?: string;

@@ -32,72 +32,112 @@ export function decodeEnvelope(data: string): Envelope {
   return { id: data.slice(a + 1, b), at: Number(data.slice(b + 1, c)), body: data.slice(c + 1) };
 }
 
-interface Seen<R> {
+/** Internal request ids are kept this long (group time): every Worker retry falls well inside it. */
+export const REQUEST_ID_WINDOW_MS = 2 * 60_000;
+/**
+ * Request ids derived from an Idempotency-Key (prefix `k:`) are kept this long: the key itself is
+ * remembered 10 minutes, and a re-run of its request within them must apply no part twice.
+ */
+export const KEYED_ID_WINDOW_MS = 11 * 60_000;
+export const KEYED_ID_PREFIX = "k:";
+
+interface Seen<S> {
   id: string;
+  /** Group time when the id was applied: it is forgotten once the window has passed. */
   at: number;
-  result: R;
+  stored: S;
 }
 
-export interface DedupOptions<R> {
-  /** How long an id is remembered (leader time), and at most how many ids. */
-  windowMs?: number;
-  maxIds?: number;
-  /** The answer to a repeat: the first result without its side effects (e.g. lock events). */
-  replay?: (first: R) => R;
+export interface DedupOptions<R, S> {
+  /** What to remember of a result (default: all of it). Keep it small: it lives for minutes. */
+  compact?: (result: R) => S;
+  /** The answer to a repeat, from what was kept (and the state now); no side effects fire again. */
+  replay?: (stored: S) => R;
 }
 
-export class Deduplicated<R> implements StateMachine<R> {
-  /** Applied ids, oldest first, with their results. */
-  private seen = new Map<string, Seen<R>>();
+/**
+ * Memory: one record per command applied in the last window — the id (a UUID and a shard or
+ * group suffix, ~45 bytes; 66 for keyed ids), its time and the compact result (tens of bytes:
+ * never a message body). At the ~1,000 requests/s a Durable Object takes, that is at most
+ * ~120,000 records for two minutes, about 20 MB; keyed ids add their own rate times 11 minutes.
+ */
+export class Deduplicated<R, S = R> implements StateMachine<R> {
+  /** Applied ids in the order applied (group time never decreases, so oldest first per window). */
+  private short = new Map<string, Seen<S>>();
+  private long = new Map<string, Seen<S>>();
   /** The largest `at` applied: time never runs backwards when leadership moves. */
-  private time = 0;
-  private readonly windowMs: number;
-  private readonly maxIds: number;
-  private readonly replay: (first: R) => R;
+  private t = 0;
+  private readonly compact: (result: R) => S;
+  private readonly replay: (stored: S) => R;
 
   constructor(
     private readonly inner: StateMachine<R>,
-    options: DedupOptions<R> = {},
+    options: DedupOptions<R, S> = {},
   ) {
-    this.windowMs = options.windowMs ?? 60_000;
-    this.maxIds = options.maxIds ?? 10_000;
-    this.replay = options.replay ?? ((r) => r);
+    this.compact = options.compact ?? ((r) => r as unknown as S);
+    this.replay = options.replay ?? ((s) => s as unknown as R);
+  }
+
+  /** The group time: the largest command time applied. */
+  get time(): number {
+    return this.t;
+  }
+
+  /** Was a command with this request id applied within its window? */
+  has(id: string): boolean {
+    return this.mapOf(id).has(id);
   }
 
   apply(entry: Entry): R {
     if (entry.type !== "normal" || entry.data === "") return this.inner.apply(entry);
     const env = decodeEnvelope(entry.data);
-    this.time = Math.max(this.time, env.at);
-    this.forget();
-    const prior = env.id === "" ? undefined : this.seen.get(env.id);
-    if (prior !== undefined) return this.replay(prior.result);
+    this.t = Math.max(this.t, env.at);
+    this.forget(this.short, REQUEST_ID_WINDOW_MS);
+    this.forget(this.long, KEYED_ID_WINDOW_MS);
+    const seen = env.id === "" ? undefined : this.mapOf(env.id);
+    const prior = seen?.get(env.id);
+    if (prior !== undefined) return this.replay(prior.stored);
     const result = this.inner.apply({ ...entry, data: env.body });
-    if (env.id !== "") this.seen.set(env.id, { id: env.id, at: this.time, result });
+    seen?.set(env.id, { id: env.id, at: this.t, stored: this.compact(result) });
     return result;
   }
 
-  /** Drops ids older than the window, and the oldest beyond the cap (deterministic: log order). */
-  private forget(): void {
-    for (const [id, s] of this.seen) {
-      if (s.at >= this.time - this.windowMs && this.seen.size <= this.maxIds) break;
-      this.seen.delete(id);
+  private mapOf(id: string): Map<string, Seen<S>> {
+    return id.startsWith(KEYED_ID_PREFIX) ? this.long : this.short;
+  }
+
+  /** Drops ids older than the window (deterministic: log order, group time). */
+  private forget(map: Map<string, Seen<S>>, windowMs: number): void {
+    for (const [id, s] of map) {
+      if (s.at >= this.t - windowMs) break;
+      map.delete(id);
     }
+  }
+
+  get size(): number {
+    return this.short.size + this.long.size;
   }
 
   snapshot(): string {
-    return JSON.stringify({ inner: this.inner.snapshot(), time: this.time, seen: [...this.seen.values()] });
+    const seen = [...this.short.values(), ...this.long.values()];
+    return JSON.stringify({ inner: this.inner.snapshot(), time: this.t, seen });
   }
 
   restore(data: string): void {
+    this.short = new Map();
+    this.long = new Map();
     if (data === "") {
-      this.seen = new Map();
-      this.time = 0;
+      this.t = 0;
       this.inner.restore("");
       return;
     }
-    const image = JSON.parse(data) as { inner: string; time: number; seen: Seen<R>[] };
-    this.seen = new Map(image.seen.map((s) => [s.id, s]));
-    this.time = image.time;
+    const image = JSON.parse(data) as { inner: string; time: number; seen: (Seen<S> & { result?: R })[] };
+    for (const s of image.seen) {
+      // Snapshots from before compact records kept the whole result.
+      const stored = s.stored !== undefined ? s.stored : this.compact(s.result as R);
+      this.mapOf(s.id).set(s.id, { id: s.id, at: s.at, stored });
+    }
+    this.t = image.time;
     this.inner.restore(image.inner);
   }
 }

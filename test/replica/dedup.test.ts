@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Entry, StateMachine } from "../../shared/raft/index.js";
-import { Deduplicated, decodeEnvelope, encodeEnvelope } from "../../shared/replica/dedup.js";
+import {
+  Deduplicated,
+  decodeEnvelope,
+  encodeEnvelope,
+  KEYED_ID_PREFIX,
+  KEYED_ID_WINDOW_MS,
+  REQUEST_ID_WINDOW_MS,
+} from "../../shared/replica/dedup.js";
 
 /** Counts applications; the result is the running count and the command's body. */
 class Counter implements StateMachine<{ n: number; body: string; events: string[] }> {
@@ -46,18 +53,42 @@ describe("Deduplicated", () => {
     expect(inner.n).toBe(3);
   });
 
-  it("forgets ids after the window (leader time) and beyond the cap, the same way on every replica", () => {
+  it("remembers every id for its whole window, however many come in between, then forgets it", () => {
     const inner = new Counter();
-    const m = new Deduplicated(inner, { windowMs: 100, maxIds: 2 });
+    const m = new Deduplicated(inner);
     m.apply(entry("a", 0, "x"));
-    m.apply(entry("a", 150, "x")); // past the window: applied again
-    expect(inner.n).toBe(2);
-    m.apply(entry("b", 151, "y"));
-    m.apply(entry("c", 152, "z")); // cap 2: "a" is dropped
-    m.apply(entry("a", 153, "x"));
-    expect(inner.n).toBe(5);
-    m.apply(entry("c", 154, "z")); // still remembered
-    expect(inner.n).toBe(5);
+    // 50,000 other requests within the window: a count-bounded memory would have dropped "a".
+    for (let i = 0; i < 50_000; i++) m.apply(entry(`r${i}`, 1 + Math.floor(i / 1000), "y"));
+    m.apply(entry("a", REQUEST_ID_WINDOW_MS, "x"));
+    expect(inner.n).toBe(50_001);
+    m.apply(entry("a", REQUEST_ID_WINDOW_MS + 51, "x")); // past its window: applied again
+    expect(inner.n).toBe(50_002);
+    expect(m.size).toBeLessThan(50_000); // the old ids are gone
+  });
+
+  it("keeps ids derived from an Idempotency-Key for eleven minutes, others for two", () => {
+    const inner = new Counter();
+    const m = new Deduplicated(inner);
+    m.apply(entry(`${KEYED_ID_PREFIX}abc`, 0, "x"));
+    m.apply(entry("plain", 0, "x"));
+    m.apply(entry(`${KEYED_ID_PREFIX}abc`, KEYED_ID_WINDOW_MS - 1, "x"));
+    m.apply(entry("plain", KEYED_ID_WINDOW_MS - 1, "x"));
+    expect(inner.n).toBe(3); // the plain id was forgotten after two minutes, the keyed one kept
+    expect(REQUEST_ID_WINDOW_MS).toBeLessThan(KEYED_ID_WINDOW_MS);
+    m.apply(entry(`${KEYED_ID_PREFIX}abc`, 2 * KEYED_ID_WINDOW_MS, "x"));
+    expect(inner.n).toBe(4);
+  });
+
+  it("keeps only the compact form of a result and answers repeats from it", () => {
+    const inner = new Counter();
+    const m = new Deduplicated(inner, {
+      compact: (r: { n: number; body: string; events: string[] }) => r.n,
+      replay: (n: number) => ({ n, body: `replayed ${n}`, events: [] }),
+    });
+    m.apply(entry("a", 1, "a very long body that must not be kept".repeat(100)));
+    expect(m.snapshot()).not.toContain("very long body");
+    expect(m.apply(entry("a", 2, "again"))).toEqual({ n: 1, body: "replayed 1", events: [] });
+    expect(inner.n).toBe(1);
   });
 
   it("remembers ids across snapshot and restore", () => {
