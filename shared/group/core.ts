@@ -4,7 +4,7 @@ import { QueueService } from "../queue/queue-service.js";
 import type { NodeId, Rand } from "../raft/index.js";
 import { Deduplicated } from "../replica/dedup.js";
 import { type DurableLog, Replica, type Transport } from "../replica/replica.js";
-import { type GroupResult, GroupState } from "./state.js";
+import { type GroupResult, GroupState, type StoredResult } from "./state.js";
 
 /** Everything one peer of one group runs: the Raft host loop and the services on top of it. */
 export interface GroupCore {
@@ -13,6 +13,10 @@ export interface GroupCore {
   locks: LockService;
   queues: QueueService;
   idempotency: IdempotencyService;
+  /** Leader work on every wake: expire what is due, keep group time fresh while deadlines are pending. */
+  housekeeping: () => void;
+  /** When housekeeping next has work, on this peer's clock; undefined when nothing is pending. */
+  nextWakeup: () => number | undefined;
 }
 
 export interface GroupCoreOptions {
@@ -29,6 +33,25 @@ export interface GroupCoreOptions {
   whenDurable?: () => Promise<void>;
   /** Told whenever a lock request starts waiting (the cross-group deadlock detector should look). */
   onWaiting?: () => void;
+  /** The drift bound of peers' clocks (default MAX_DRIFT_PPM). */
+  maxDriftPpm?: number;
+}
+
+/**
+ * How far a peer's clock rate may be off, in parts per million. Clocks kept by NTP drift tens of
+ * ppm; 200 ppm lengthens a 30 s lease by 6 ms and keeps it whole on a clock that fast.
+ */
+export const MAX_DRIFT_PPM = 200;
+
+/** A group's replicated state behind the exactly-once layer: what every replica applies. */
+export function createGroupMachine(): { state: GroupState; machine: Deduplicated<GroupResult, StoredResult> } {
+  const state = new GroupState();
+  // Retried requests apply once; a repeat is answered from a compact record and the state now.
+  const machine = new Deduplicated(state, {
+    compact: (result: GroupResult) => state.compact(result),
+    replay: (stored: StoredResult) => state.replay(stored),
+  });
+  return { state, machine };
 }
 
 /**
@@ -36,18 +59,7 @@ export interface GroupCoreOptions {
  * whole-system simulator (test/sim/) both build peers here, so they run the same code.
  */
 export function createGroupCore(o: GroupCoreOptions): GroupCore {
-  const state = new GroupState();
-  // Retried requests apply once; a repeat gets the first answer without re-firing its events.
-  const machine = new Deduplicated(state, {
-    replay: (first): GroupResult =>
-      first === null
-        ? null
-        : first.kind === "lock"
-          ? { ...first, events: [] }
-          : first.kind === "queue"
-            ? { ...first, wake: [] }
-            : first,
-  });
+  const { state, machine } = createGroupMachine();
   let locks: LockService | undefined;
   let queues: QueueService | undefined;
   const replica = new Replica<GroupResult>({
@@ -63,13 +75,33 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
     defer: o.defer,
     whenDurable: o.whenDurable,
     now: o.clock(),
+    clock: o.clock,
+    machineTime: () => machine.time,
+    maxDriftPpm: o.maxDriftPpm ?? MAX_DRIFT_PPM,
     onApply: (entry, applied) => {
       locks?.onApply(entry, applied);
       queues?.onApply(entry, applied);
     },
   });
-  queues = new QueueService(replica, state.queues, o.clock, o.sleep);
+  queues = new QueueService(replica, state.queues, o.clock, o.sleep, (id) => machine.has(id));
   locks = new LockService(replica, state.locks, o.clock, o.sleep, o.onWaiting);
   const idempotency = new IdempotencyService(replica, o.clock);
-  return { replica, state, locks, queues, idempotency };
+  const queueTable = state.queues;
+  const lockService = locks;
+  return {
+    replica,
+    state,
+    locks,
+    queues,
+    idempotency,
+    housekeeping: () => {
+      const pending = lockService.nextDeadline() !== undefined || queueTable.nextDeadline() !== undefined;
+      lockService.housekeeping(pending);
+    },
+    nextWakeup: () => {
+      // Lock deadlines are in group time; the alarm needs this peer's clock.
+      const deadline = lockService.nextDeadline();
+      return deadline === undefined || !replica.servesReads() ? undefined : replica.wallTime(deadline);
+    },
+  };
 }

@@ -18,6 +18,8 @@ export type LockReply = LockResult | LockEvent | { type: "view"; view: LockView 
 
 /** How long past a wait's deadline to wait for the `expire` that ends it before giving up. */
 const WAIT_GRACE_MS = 3000;
+/** While deadlines are pending, the group's last command time is kept at most this old (see housekeeping). */
+export const FRESH_MS = 1000;
 
 interface Interest {
   resolve: (event: LockEvent) => void;
@@ -36,11 +38,36 @@ export class LockService {
   constructor(
     private readonly replica: Replica<GroupResult>,
     private readonly table: LockTable,
+    /** This peer's own clock; commands carry group time (Replica.groupNow), answers wall time. */
     private readonly clock: () => number,
     private readonly sleep: (ms: number) => Promise<void>,
     /** Told whenever a request starts waiting: the cross-group deadlock detector should look. */
     private readonly onWaiting: () => void = () => {},
   ) {}
+
+  /** Group time now: what commands carry (valid on a serving leader). */
+  private now(): number {
+    return this.replica.groupNow(this.clock());
+  }
+
+  /** A group time as this peer's wall clock shows it: what answers report. */
+  private wall(groupTime: number): number {
+    return this.replica.wallTime(groupTime);
+  }
+
+  /** Times in an answer, from group time to wall time. */
+  private toWall<T extends LockReply>(reply: T): T {
+    if (reply.type === "granted" || reply.type === "renewed")
+      return { ...reply, expiresAt: this.wall(reply.expiresAt) };
+    if (reply.type === "conflict" || reply.type === "timedOut") {
+      return { ...reply, holders: reply.holders.map((h) => ({ ...h, expiresAt: this.wall(h.expiresAt) })) };
+    }
+    if (reply.type === "view") {
+      const holders = reply.view.holders.map((h) => ({ ...h, expiresAt: this.wall(h.expiresAt) }));
+      return { ...reply, view: { ...reply.view, holders } };
+    }
+    return reply;
+  }
 
   /** Wire this as the replica's `onApply`: every replica sees every event, in log order. */
   onApply(_entry: Entry, applied: GroupResult): void {
@@ -59,12 +86,17 @@ export class LockService {
    * of the same request at another peer apply at most once (shared/replica/dedup.ts).
    */
   async handle(req: LockRequest, requestId: string): Promise<LockReply> {
+    return this.toWall(await this.serve(req, requestId));
+  }
+
+  private async serve(req: LockRequest, requestId: string): Promise<LockReply> {
     if (req.op === "view") {
       await this.replica.read();
-      return { type: "view", view: this.table.view(req.resource, this.clock()) };
+      await this.replica.whenServing();
+      return { type: "view", view: this.table.view(req.resource, this.now()) };
     }
     if (req.op !== "acquire") {
-      const applied = await this.propose({ ...req, type: req.op, now: this.clock() }, requestId);
+      const applied = await this.propose(req.op, req, requestId);
       return applied.result;
     }
     // Listen before proposing: the grant may be applied in the same flush as the wait itself.
@@ -79,10 +111,10 @@ export class LockService {
     this.interests.set(key, list);
     try {
       const { op: _op, ...fields } = req;
-      const applied = await this.propose({ ...fields, type: "acquire", now: this.clock() }, requestId);
+      const applied = await this.propose("acquire", fields, requestId);
       if (applied.result.type !== "waiting") return applied.result;
       this.onWaiting();
-      const patience = applied.result.deadline - this.clock() + WAIT_GRACE_MS;
+      const patience = applied.result.deadline - this.now() + WAIT_GRACE_MS;
       const timedOut = this.sleep(Math.max(0, patience)).then(() => ({ type: "unknown" }) as const);
       // Without any event by then this replica is cut off: the outcome is unknown to us.
       return await Promise.race([event, timedOut]);
@@ -93,20 +125,28 @@ export class LockService {
     }
   }
 
-  /** Leader housekeeping on every wake: expire leases and waits whose time has come. */
-  housekeeping(): void {
-    if (!this.replica.isLeader() || this.expireInFlight) return;
+  /**
+   * Leader housekeeping on every wake: expire leases and waits whose time has come. While any
+   * deadline is pending (`stampTime`), it also keeps the group's last command time within
+   * FRESH_MS of now: a new leader's clock starts from that time (Replica.groupNow), so a stale
+   * one would stretch every pending deadline by how long the group sat idle.
+   */
+  housekeeping(stampTime: boolean): void {
+    if (!this.replica.servesReads() || this.expireInFlight) return;
+    const now = this.now();
     const deadline = this.table.nextDeadline();
-    if (deadline === undefined || deadline > this.clock()) return;
+    const due = deadline !== undefined && deadline <= now;
+    const stale = stampTime && now - this.replica.lastCommandTime() >= FRESH_MS;
+    if (!due && !stale) return;
     this.expireInFlight = true;
-    this.propose({ type: "expire", now: this.clock() }, "")
+    this.propose("expire", {}, "")
       .catch(() => undefined)
       .finally(() => {
         this.expireInFlight = false;
       });
   }
 
-  /** When housekeeping next has work: the earliest lease end or wait deadline. */
+  /** When housekeeping next has work: the earliest lease end or wait deadline (group time). */
   nextDeadline(): number | undefined {
     return this.table.nextDeadline();
   }
@@ -114,16 +154,27 @@ export class LockService {
   /** This group's wait-for edges, for the cross-group deadlock detector (leader only). */
   async waitEdges(): Promise<ResourceWaitEdge[]> {
     await this.replica.read();
-    return this.table.waitEdges(this.clock());
+    await this.replica.whenServing();
+    return this.table.waitEdges(this.now());
   }
 
   /** Cancels the wait chosen as a cross-group deadlock victim. */
   async cancel(victim: { resource: string; owner: string; since: number; cycle: string[] }): Promise<LockResult> {
-    const applied = await this.propose({ type: "cancel", reason: "deadlock", now: this.clock(), ...victim }, "");
+    const applied = await this.propose("cancel", { reason: "deadlock", ...victim }, "");
     return applied.result;
   }
 
-  private async propose(cmd: LockCommand, id: string): Promise<LockApplied> {
+  /**
+   * Proposes a command stamped with group time, once this leader serves: before its term's first
+   * entry is applied it knows neither the latest state nor where group time stands.
+   */
+  private async propose<T extends LockCommand["type"]>(
+    type: T,
+    fields: Omit<Extract<LockCommand, { type: T }>, "type" | "now">,
+    id: string,
+  ): Promise<LockApplied> {
+    await this.replica.whenServing();
+    const cmd = { ...fields, type, now: this.now() } as LockCommand;
     const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
     if (applied?.kind !== "lock") throw new Error("lock command applied as something else");
     return applied;

@@ -17,7 +17,16 @@ import type {
 export type QueueRequest =
   | { op: "enqueue"; queue: string; shard: number; messages: NewMessage[] }
   /** Takes up to `max` messages from `shards` of this group, in that order. Never waits. */
-  | { op: "receive"; queue: string; shards: number[]; max: number; visibilityMs?: number; consumer?: string }
+  | {
+      op: "receive";
+      queue: string;
+      shards: number[];
+      max: number;
+      /** Stop once the bodies taken reach this many UTF-16 units (a keyed receive's answer is stored). */
+      maxBytes?: number;
+      visibilityMs?: number;
+      consumer?: string;
+    }
   /** Long polling: true as soon as one of `shards` has a visible message, false after `timeoutMs`. */
   | { op: "wait"; queue: string; shards: number[]; timeoutMs: number }
   | { op: "ack"; queue: string; shard: number; receipts: string[] }
@@ -51,9 +60,17 @@ export class QueueService {
   constructor(
     private readonly replica: Replica<GroupResult>,
     private readonly table: QueueTable,
+    /** This peer's own clock; commands carry group time (Replica.groupNow), answers wall time. */
     private readonly clock: () => number,
     private readonly sleep: (ms: number) => Promise<void>,
+    /** Was a command with this request id applied (recently)? A retry must then be proposed again. */
+    private readonly applied: (requestId: string) => boolean = () => false,
   ) {}
+
+  /** Group time now (valid on a serving leader). */
+  private now(): number {
+    return this.replica.groupNow(this.clock());
+  }
 
   /** Wire as part of the replica's `onApply`: wakes the long polls of shards that got messages. */
   onApply(_entry: Entry, applied: GroupResult): void {
@@ -68,7 +85,6 @@ export class QueueService {
   }
 
   async handle(req: QueueRequest, requestId: string): Promise<QueueReply> {
-    const now = this.clock();
     switch (req.op) {
       case "receive":
         return this.receive(req, requestId);
@@ -76,58 +92,77 @@ export class QueueService {
         return { type: "waited", ready: await this.wait(req.queue, req.shards, req.timeoutMs) };
       case "stats": {
         await this.replica.read();
-        const t = this.clock();
+        await this.replica.whenServing();
+        const t = this.now();
         return {
           type: "stats",
           shards: req.shards.map((shard) => ({ shard, ...this.table.stats(req.queue, shard, t) })),
         };
       }
       case "metrics": {
-        const depths = [...this.table.depths(now)].map(([queue, d]) => ({ queue, ...d }));
+        // Metrics may be a little stale: the leader's state without a round trip.
+        const depths = [...this.table.depths(this.table.now)].map(([queue, d]) => ({ queue, ...d }));
         return { type: "metrics", totals: this.table.totals(), depths };
       }
       case "enqueue":
-        return this.propose(
-          { type: "enqueue", queue: req.queue, shard: req.shard, messages: req.messages, now },
-          requestId,
-        );
+        return this.propose({ type: "enqueue", queue: req.queue, shard: req.shard, messages: req.messages }, requestId);
       case "ack":
-        return this.propose(
-          { type: "ack", queue: req.queue, shard: req.shard, receipts: req.receipts, now },
-          requestId,
-        );
-      case "nack":
-        return this.propose({ ...req, type: "nack", now }, requestId);
-      case "extend":
-        return this.propose({ ...req, type: "extend", now }, requestId);
-      case "redrive":
-        return this.propose({ ...req, type: "redrive", now }, requestId);
-      case "configure":
-        return this.propose({ ...req, type: "configure", now }, requestId);
+        return this.propose({ type: "ack", queue: req.queue, shard: req.shard, receipts: req.receipts }, requestId);
+      case "nack": {
+        const { op: _op, ...fields } = req;
+        return this.propose({ ...fields, type: "nack" }, requestId);
+      }
+      case "extend": {
+        const { op: _op, ...fields } = req;
+        return this.propose({ ...fields, type: "extend" }, requestId);
+      }
+      case "redrive": {
+        const { op: _op, ...fields } = req;
+        return this.propose({ ...fields, type: "redrive" }, requestId);
+      }
+      case "configure": {
+        const { op: _op, ...fields } = req;
+        return this.propose({ ...fields, type: "configure" }, requestId);
+      }
     }
   }
 
-  /** Receives shard by shard, skipping shards with nothing deliverable here (no empty writes). */
+  /**
+   * Receives shard by shard. A shard with nothing deliverable is skipped without a write, but
+   * only when skipping cannot hide anything: this leader serves (it has applied every write
+   * acknowledged before its term), and the shard's receive was never applied under this request
+   * id (a retry must be proposed again, so that it answers with the deliveries of the first try).
+   */
   private async receive(req: Extract<QueueRequest, { op: "receive" }>, requestId: string): Promise<QueueReply> {
+    await this.replica.whenServing();
     const messages: Delivery[] = [];
+    let bytes = 0;
     for (const shard of req.shards) {
       const left = req.max - messages.length;
       if (left <= 0) break;
-      if (!this.table.hasDeliverable(req.queue, shard, this.clock())) continue;
+      if (req.maxBytes !== undefined && bytes >= req.maxBytes) break;
+      // One id per shard: a retry of this request takes the same deliveries, not new ones.
+      const id = `${requestId}:${shard}`;
+      if (this.replica.servesReads() && !this.applied(id) && !this.table.hasDeliverable(req.queue, shard, this.now())) {
+        continue;
+      }
       const result = await this.propose(
         {
           type: "receive",
           queue: req.queue,
           shard,
           max: left,
+          ...(req.maxBytes !== undefined ? { maxBytes: req.maxBytes - bytes } : {}),
           visibilityMs: req.visibilityMs,
           consumer: req.consumer,
-          now: this.clock(),
         },
-        // One id per shard: a retry of this request takes the same deliveries, not new ones.
-        `${requestId}:${shard}`,
+        id,
       );
-      if (result.type === "received") messages.push(...result.messages);
+      if (result.type !== "received") continue;
+      for (const m of result.messages) {
+        messages.push({ ...m, enqueuedAt: this.replica.wallTime(m.enqueuedAt) });
+        bytes += m.body.length;
+      }
     }
     return { type: "deliveries", messages };
   }
@@ -135,10 +170,11 @@ export class QueueService {
   /** Resolves true once one of `shards` has a deliverable message, or false after `timeoutMs`. */
   private async wait(queue: string, shards: number[], timeoutMs: number): Promise<boolean> {
     await this.replica.read();
-    const visibleNow = () => shards.some((s) => this.table.hasDeliverable(queue, s, this.clock()));
+    await this.replica.whenServing();
+    const visibleNow = () => shards.some((s) => this.table.hasDeliverable(queue, s, this.now()));
     if (visibleNow()) return true;
     // Woken by an enqueue, nack or redrive that commits; or when a delay or visibility runs out.
-    const now = this.clock();
+    const now = this.now();
     const soonest = Math.min(...shards.map((s) => this.table.nextVisibleAt(queue, s, now) ?? Number.POSITIVE_INFINITY));
     const sleepMs = Math.max(0, Math.min(timeoutMs, soonest - now));
     let wake: () => void = () => {};
@@ -156,15 +192,20 @@ export class QueueService {
     } finally {
       for (const k of keys) this.waiters.get(k)?.delete(wake);
     }
-    return visibleNow();
+    return this.replica.servesReads() && visibleNow();
   }
 
-  private async propose(cmd: QueueCommand, id: string): Promise<QueueResult> {
+  /** Proposes a command stamped with group time, once this leader serves (see LockService.propose). */
+  private async propose(fields: DistributiveOmit<QueueCommand, "now">, id: string): Promise<QueueResult> {
+    await this.replica.whenServing();
+    const cmd = { ...fields, now: this.now() } as QueueCommand;
     const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
     if (applied?.kind !== "queue") throw new Error("queue command applied as something else");
     return (applied as QueueApplied).result;
   }
 }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function keyOf(queue: string, shard: number): string {
   return `${queue}\0${shard}`;
