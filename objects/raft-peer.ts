@@ -1,5 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
-import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
+import {
+  clusterShape,
+  configuredShape,
+  genesisVoters,
+  parseStoredShape,
+  peerName,
+  shapeMismatch,
+} from "../shared/cluster.js";
 import { createGroupCore, type GroupCore } from "../shared/group/core.js";
 import type { IdempotencyRequest } from "../shared/idempotency/service.js";
 import type { IdemResult } from "../shared/idempotency/types.js";
@@ -7,7 +14,12 @@ import type { LockReply, LockRequest } from "../shared/locks/lock-service.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
 import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
-import { NotLeaderError, ProposalLostError } from "../shared/replica/replica.js";
+import {
+  CommandFailedError,
+  NotLeaderError,
+  OutcomeUnknownError,
+  ProposalLostError,
+} from "../shared/replica/replica.js";
 import type { Env } from "../workers/env.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 
@@ -16,7 +28,11 @@ export type PeerReply<T> =
   | { ok: true; value: T }
   | { ok: false; error: "not-leader"; leader: NodeId }
   | { ok: false; error: "down" }
-  | { ok: false; error: "timeout" };
+  | { ok: false; error: "timeout" }
+  /** The command was committed but could not be applied (a bug or an input the routes let through). */
+  | { ok: false; error: "failed"; detail: string }
+  /** The settings disagree with the cluster shape stored with the data: the peer refuses to start. */
+  | { ok: false; error: "misconfigured"; detail: string };
 
 export interface PeerStatus {
   id: NodeId;
@@ -45,7 +61,15 @@ export class RaftPeer extends DurableObject<Env> {
   private core: Core | undefined;
   private crashed = false;
   private blocked = new Set<NodeId>();
+  /** The `clock` fault: how far this peer's clock runs ahead of real time (ms; negative: behind). */
+  private clockOffset = 0;
+  /** Set when the settings disagree with the stored cluster shape (shared/cluster.ts). */
+  private misconfigured: string | undefined;
+  /** The alarm, on this peer's clock. */
   private alarmAt: number | null = null;
+
+  /** This peer's clock: real time plus the injected offset. */
+  private readonly now = (): number => Date.now() + this.clockOffset;
 
   private get tickMs(): number {
     return Number(this.env.RAFT_TICK_MS ?? 50);
@@ -58,6 +82,7 @@ export class RaftPeer extends DurableObject<Env> {
       const name = this.meta("name");
       this.crashed = this.meta("crashed") === "true";
       this.blocked = new Set(JSON.parse(this.meta("blocked") ?? "[]") as NodeId[]);
+      this.clockOffset = Number(this.meta("clockOffset") ?? 0);
       if (name !== undefined) this.identify(name);
     });
   }
@@ -69,7 +94,7 @@ export class RaftPeer extends DurableObject<Env> {
     const core = this.start(name);
     if (core === undefined) return null;
     if (this.blocked.has(from)) return [];
-    const replies = core.replica.receive(from, msgs, Date.now());
+    const replies = core.replica.receive(from, msgs, this.now());
     this.arm(core);
     return replies;
   }
@@ -124,7 +149,7 @@ export class RaftPeer extends DurableObject<Env> {
     timeoutMs: number,
   ): Promise<PeerReply<T>> {
     const core = this.start(name);
-    if (core === undefined) return { ok: false, error: "down" };
+    if (core === undefined) return this.down();
     if (core.replica.isLeader()) return this.guard(core, () => handle(core), timeoutMs);
     const leader = core.replica.leader();
     if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
@@ -134,7 +159,7 @@ export class RaftPeer extends DurableObject<Env> {
   /** This group's wait-for edges (leader only), for the cross-group deadlock detector. */
   async waitEdges(name: string): Promise<PeerReply<ResourceWaitEdge[]>> {
     const core = this.start(name);
-    if (core === undefined) return { ok: false, error: "down" };
+    if (core === undefined) return this.down();
     return this.guard(core, () => core.locks.waitEdges(), COMMIT_TIMEOUT_MS);
   }
 
@@ -143,14 +168,14 @@ export class RaftPeer extends DurableObject<Env> {
     victim: { resource: string; owner: string; since: number; cycle: string[] },
   ): Promise<PeerReply<unknown>> {
     const core = this.start(name);
-    if (core === undefined) return { ok: false, error: "down" };
+    if (core === undefined) return this.down();
     return this.guard(core, () => core.locks.cancel(victim), COMMIT_TIMEOUT_MS);
   }
 
   async status(name: string): Promise<PeerStatus | null> {
     const core = this.start(name);
     if (core === undefined) return null;
-    const s = core.replica.status(Date.now());
+    const s = core.replica.status(this.now());
     return {
       id: s.id,
       role: s.role,
@@ -171,7 +196,7 @@ export class RaftPeer extends DurableObject<Env> {
   /** Membership: add a learner (promoted by the leader once caught up), or remove a peer. */
   async changeMembership(name: string, cc: ConfChange): Promise<PeerReply<void>> {
     const core = this.start(name);
-    if (core === undefined) return { ok: false, error: "down" };
+    if (core === undefined) return this.down();
     if (!core.replica.isLeader()) return { ok: false, error: "not-leader", leader: core.replica.leader() };
     if (cc.type === "addLearner") this.send(cc.node, []); // wake the new peer's object
     return this.guard(core, () => core.replica.changeMembership(cc), COMMIT_TIMEOUT_MS);
@@ -184,7 +209,8 @@ export class RaftPeer extends DurableObject<Env> {
     this.identify(name);
     this.crashed = true;
     this.setMeta("crashed", "true");
-    this.core?.replica.failAll(new Error("peer crashed"));
+    // Nothing scheduled before the crash may still write or send: the old core stops for good.
+    this.core?.replica.stop(new Error("peer crashed"));
     this.core = undefined;
     this.alarmAt = null;
     await this.ctx.storage.deleteAlarm();
@@ -194,6 +220,20 @@ export class RaftPeer extends DurableObject<Env> {
     this.crashed = false;
     this.setMeta("crashed", "false");
     this.start(name);
+  }
+
+  /**
+   * The `clock` fault: from now on this peer's clock reads real time plus `offsetMs`. Stored, so
+   * it survives a crash and a restart. The running replica measures elapsed time across the step
+   * (a monotonic clock would): what matters is the offset between peers, not the jump itself.
+   */
+  async setClockOffset(name: string, offsetMs: number): Promise<void> {
+    this.identify(name);
+    const delta = offsetMs - this.clockOffset;
+    this.clockOffset = offsetMs;
+    this.setMeta("clockOffset", String(offsetMs));
+    if (this.alarmAt !== null) this.alarmAt += delta;
+    this.core?.replica.clockStepped(delta);
   }
 
   /** Stops exchanging Raft messages with these peers (both directions, as each side drops). */
@@ -207,8 +247,8 @@ export class RaftPeer extends DurableObject<Env> {
     this.alarmAt = null;
     const core = this.start();
     if (core === undefined) return;
-    core.replica.tick(Date.now());
-    core.locks.housekeeping();
+    core.replica.tick(this.now());
+    core.housekeeping();
     core.replica.promoteCaughtUpLearners();
     this.arm(core);
   }
@@ -223,6 +263,8 @@ export class RaftPeer extends DurableObject<Env> {
       if (this.alarmAt === null) this.arm(this.core);
       return this.core;
     }
+    this.misconfigured = this.checkShape();
+    if (this.misconfigured !== undefined) return undefined;
     const shape = clusterShape(this.env);
     const detector = this.env.DEADLOCK_DETECTOR;
     const core = createGroupCore({
@@ -232,7 +274,7 @@ export class RaftPeer extends DurableObject<Env> {
       rand: new Rand((Date.now() ^ (this.id * 0x9e3779b9)) >>> 0),
       tickMs: this.tickMs,
       compactEvery: Number(this.env.RAFT_COMPACT_EVERY ?? 1000),
-      clock: Date.now,
+      clock: this.now,
       sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
@@ -249,6 +291,29 @@ export class RaftPeer extends DurableObject<Env> {
     return core;
   }
 
+  /**
+   * The cluster's shape is stored with the data the first time a peer starts; afterwards the
+   * settings must agree with it (changing RAFT_GROUPS, RAFT_PEERS or QUEUE_SHARDS over existing
+   * data would move keys between groups or change the genesis voters). Returns why not.
+   */
+  private checkShape(): string | undefined {
+    const configured = configuredShape(this.env);
+    const stored = this.meta("shape");
+    if (stored === undefined) {
+      this.setMeta("shape", JSON.stringify(configured));
+      return undefined;
+    }
+    const mismatch = shapeMismatch(parseStoredShape(JSON.parse(stored)), configured);
+    if (mismatch !== undefined) console.error(`peer ${peerName(this.group, this.id)} refuses to start:\n${mismatch}`);
+    return mismatch;
+  }
+
+  /** Why this peer cannot serve: crashed (down) or refusing a configuration that disagrees with its data. */
+  private down(): PeerReply<never> {
+    if (this.misconfigured !== undefined) return { ok: false, error: "misconfigured", detail: this.misconfigured };
+    return { ok: false, error: "down" };
+  }
+
   private identify(name: string): void {
     if (this.id !== 0) return;
     const m = /^g(\d+)-p(\d+)$/.exec(name);
@@ -260,15 +325,16 @@ export class RaftPeer extends DurableObject<Env> {
 
   /** One alarm for every timer: the next Raft tick that matters, or the next lock deadline. */
   private arm(core: Core): void {
-    const now = Date.now();
+    const now = this.now();
     // A deadline already past is being handled (an expire is in flight): look again next tick.
-    let deadline = core.locks.nextDeadline() ?? Number.POSITIVE_INFINITY;
+    let deadline = core.nextWakeup() ?? Number.POSITIVE_INFINITY;
     if (deadline <= now) deadline = now + this.tickMs;
     // Never at or before now: an alarm set to the time of the one running is dropped when it ends.
     const next = Math.max(now + 1, Math.min(core.replica.nextWakeup(), deadline));
     if (this.alarmAt !== null && this.alarmAt <= next) return;
     this.alarmAt = next;
-    void this.ctx.storage.setAlarm(next);
+    // Times here are on this peer's clock; the platform's alarm is on real time.
+    void this.ctx.storage.setAlarm(next - this.clockOffset);
   }
 
   private async guard<T>(core: Core, work: () => Promise<T>, timeoutMs: number): Promise<PeerReply<T>> {
@@ -286,6 +352,9 @@ export class RaftPeer extends DurableObject<Env> {
       if (e instanceof ProposalDroppedError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
       // Superseded by a new leader: it did not happen; the caller retries at the new leader.
       if (e instanceof ProposalLostError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+      // A snapshot replaced the log around it: a retry with the same request id applies it at most once.
+      if (e instanceof OutcomeUnknownError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+      if (e instanceof CommandFailedError) return { ok: false, error: "failed", detail: e.message };
       if (this.crashed) return { ok: false, error: "down" };
       throw e;
     } finally {
@@ -317,7 +386,7 @@ export class RaftPeer extends DurableObject<Env> {
           const core = this.core;
           if (replies === null) core?.replica.raw.reportUnreachable(to);
           if (core === undefined || replies === null || this.blocked.has(to) || replies.length === 0) return;
-          const back = core.replica.receive(to, replies, Date.now());
+          const back = core.replica.receive(to, replies, this.now());
           if (back.length > 0) this.send(to, back);
           this.arm(core);
         },

@@ -23,7 +23,8 @@ export function peerStub(env: Env, group: number, id: NodeId): Peer {
   return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)));
 }
 
-export type GroupOutcome<T> = { ok: true; value: T } | { ok: false; reason: "no-quorum" };
+/** A failure says why when a peer could tell: a misconfigured cluster or a command that could not apply. */
+export type GroupOutcome<T> = { ok: true; value: T } | { ok: false; reason: "no-quorum"; detail?: string };
 
 /**
  * Runs `call` on the leader of `group`: tries the last known leader, follows not-leader hints,
@@ -54,6 +55,10 @@ export async function callGroup<T>(
       return reply;
     }
     if (reply?.error === "timeout") return { ok: false, reason: "no-quorum" };
+    // Final answers: retrying elsewhere would meet the same data, settings or bug.
+    if (reply?.error === "failed" || reply?.error === "misconfigured") {
+      return { ok: false, reason: "no-quorum", detail: reply.detail };
+    }
     if (Date.now() >= until) return { ok: false, reason: "no-quorum" };
     // Follow the peer's hint, else try the next one; pause after each round (an election runs).
     const hint = reply?.error === "not-leader" ? reply.leader : 0;

@@ -29,6 +29,8 @@ export const PartitionBody = z.object({
   sides: z.array(z.array(z.string().regex(/^p[1-9][0-9]{0,3}$/)).min(1)).min(2),
 });
 
+export const ClockBody = z.strictObject({ offsetMs: z.number().int().min(-3_600_000).max(3_600_000) });
+
 export const Holder = z.object({ owner: z.string(), mode: LockMode, expiresAt: z.number() });
 
 export const GrantReply = z.object({

@@ -4,7 +4,7 @@ import type { Env } from "../env.js";
 import { peerStub } from "../groups.js";
 import { readBody } from "../http.js";
 import { problem } from "../problem.js";
-import { PartitionBody } from "../schemas.js";
+import { ClockBody, PartitionBody } from "../schemas.js";
 
 /** Fault injection (FAULT_INJECTION=true only): partitions, crashes and restarts of peers. */
 export const admin = new Hono<{ Bindings: Env }>();
@@ -59,4 +59,15 @@ admin.post("/peers/:id/restart", async (c) => {
   if (id === undefined) return problem("not-found", `no peer ${c.req.param("id")}`);
   await everyGroup(c.env, id, (peer, name) => peer.restart(name));
   return c.json({ restarted: `p${id}` });
+});
+
+/** The peer's clock runs `offsetMs` ahead of (or behind) real time from now on, in every group; 0 restores it. */
+admin.post("/peers/:id/clock", async (c) => {
+  const id = parsePeerId(c.req.param("id"));
+  if (id === undefined) return problem("not-found", `no peer ${c.req.param("id")}`);
+  const body = await readBody(c, ClockBody);
+  if (!body.ok) return body.response;
+  const { offsetMs } = body.value;
+  await everyGroup(c.env, id, (peer, name) => peer.setClockOffset(name, offsetMs));
+  return c.json({ peer: `p${id}`, offsetMs });
 });

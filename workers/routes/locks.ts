@@ -50,7 +50,7 @@ async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Res
   // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
   const requestId = requestIdOf(c);
   const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req, requestId), LEADER_DEADLINE_MS, via);
-  if (!out.ok) return noQuorum();
+  if (!out.ok) return noQuorum(out.detail);
   return toResponse(out.value);
 }
 
