@@ -1,0 +1,275 @@
+/**
+ * One seeded run of the whole replicated system: 2–3 Raft groups of 3–5 peers, each peer the
+ * real core (createGroupCore) hosted as objects/raft-peer.ts hosts it, the Worker's routes in
+ * front, clients of locks and queues behind it. Faults for `faultMs` of simulated time: message
+ * drops, duplicates and delays, partitions (symmetric and one-way), crashes (also inside the
+ * handling of a Ready) and restarts from the durable log, pauses, clock offsets and drift, lost
+ * replies at every hop. Then everything heals: every group must commit under a leader within a
+ * bound (liveness), the queues are drained, and the histories are checked (locks.ts, queues.ts,
+ * replicas.ts). Everything derives from the seed.
+ */
+import type { ConfState } from "../../../shared/raft/index.js";
+import { Rand } from "../../../shared/raft/rand.js";
+import { PeerClock } from "./clock.js";
+import { LockChecker } from "./locks.js";
+import { PeerNetwork } from "./net.js";
+import { type Bug, SimPeer } from "./peer.js";
+import { QueueChecker } from "./queues.js";
+import { ReplicaChecker } from "./replicas.js";
+import { SimWorker } from "./worker.js";
+import { type Phase, Workload } from "./workload.js";
+import { World } from "./world.js";
+
+export interface GroupSimOptions {
+  seed: number;
+  /** Simulated ms of the faulty phase (default 20 s). */
+  faultMs?: number;
+  trace?: boolean;
+  bug?: Bug;
+}
+
+export interface GroupSimResult {
+  seed: number;
+  /** Events run. */
+  steps: number;
+  violations: string[];
+  trace: string[];
+  stats: Record<string, number | string>;
+}
+
+const LIVENESS_MS = 10_000;
+const DRAIN_MS = 60_000;
+const TICK_MS = 50;
+
+export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimResult> {
+  const rand = new Rand(opts.seed);
+  const cfgRand = rand.fork();
+  const faultRand = rand.fork();
+  const trace: string[] = [];
+  const violations: string[] = [];
+  const violation = (what: string) => {
+    violations.push(what);
+    log(() => `VIOLATION ${what}`);
+  };
+  const world = new World((e) => violation(`exception: ${errorText(e)}`));
+  const log = (line: () => string) => {
+    if (opts.trace) trace.push(`${world.now} ${line()}`);
+  };
+
+  // ---- the configuration, from the seed -------------------------------------------------------
+  const faultMs = opts.faultMs ?? 20_000;
+  const groupCount = cfgRand.range(2, 3);
+  const shards = cfgRand.range(3, 8);
+  const chunkUnits = cfgRand.range(1, 64);
+  const compactEvery = cfgRand.range(20, 200);
+  const netFaults = {
+    dropPerMille: cfgRand.range(0, 80),
+    dupPerMille: cfgRand.range(0, 30),
+    minDelay: 1,
+    maxDelay: cfgRand.range(2, 25),
+  };
+  const link = { minDelay: 1, maxDelay: cfgRand.range(2, 15), lossPerMille: cfgRand.range(0, 20) };
+  const crashPerMille = cfgRand.range(0, 30); // per peer per second
+  const pausePerMille = cfgRand.range(0, 25);
+  const partitionPerMille = cfgRand.range(0, 80); // per group per second
+  const healPerMille = cfgRand.range(100, 500);
+  const maxOffsetMs = cfgRand.pick([0, 1000, 4000, 8000]);
+  const maxDriftPpm = cfgRand.pick([0, 100, 1000]);
+  const diskMs = cfgRand.range(0, 4);
+  const workloadCfg = {
+    lockClients: cfgRand.range(2, 5),
+    resources: ["r0", "r1", "r2", "r3", "r4"].slice(0, cfgRand.range(2, 5)),
+    producers: cfgRand.range(1, 3),
+    consumers: cfgRand.range(1, 3),
+    queues: ["jobs", "mail"].slice(0, cfgRand.range(1, 2)),
+    keys: ["k0", "k1", "k2", "k3"].slice(0, cfgRand.range(1, 4)),
+    httpLossPerMille: cfgRand.range(0, 10),
+  };
+
+  // ---- the system -----------------------------------------------------------------------------
+  const replicas = new ReplicaChecker(groupCount, violation, log, () => world.now);
+  const locks = new LockChecker(maxDriftPpm, violation);
+  const queues = new QueueChecker(violation);
+  const groups: SimPeer[][] = [];
+  const nets: PeerNetwork[] = [];
+  for (let g = 0; g < groupCount; g++) {
+    const size = cfgRand.range(3, 5);
+    const genesis: ConfState = { voters: Array.from({ length: size }, (_, i) => i + 1), learners: [] };
+    const net = new PeerNetwork(world, rand.fork(), netFaults);
+    nets.push(net);
+    const peers: SimPeer[] = [];
+    groups.push(peers);
+    for (let id = 1; id <= size; id++) {
+      const clock = new PeerClock(cfgRand.range(-maxOffsetMs, maxOffsetMs), cfgRand.range(-maxDriftPpm, maxDriftPpm));
+      const peer = new SimPeer(g, id, clock, rand.fork(), {
+        world,
+        net,
+        peer: (to) => peers[to - 1] as SimPeer,
+        genesis,
+        tickMs: TICK_MS,
+        compactEvery,
+        chunking: { units: chunkUnits, naive: opts.bug === "naiveSnapshotChunks" },
+        diskMs,
+        bug: opts.bug,
+        onStart: (p, core) => replicas.attach(p, core),
+        onError: (p, e) => violation(`${p.name}: unexpected error ${errorText(e)}`),
+        log,
+      });
+      peers.push(peer);
+    }
+  }
+  const all = groups.flat();
+  const worker = new SimWorker({
+    world,
+    rand: rand.fork(),
+    groups,
+    shards,
+    link,
+    bug: opts.bug,
+    queues,
+    replicas,
+    log,
+  });
+  let phase: Phase = "faults";
+  const workload = new Workload(workloadCfg, {
+    world,
+    rand: rand.fork(),
+    worker,
+    locks,
+    queues,
+    phase: () => phase,
+    log,
+    onError: (e) => violation(`client: ${errorText(e)}`),
+  });
+  const stop = () => violations.length > 0;
+
+  // ---- setup: every queue keeps its messages (no dead-lettering: a DLQ would hide deliveries) ---
+  for (const q of workloadCfg.queues) {
+    let done = false;
+    void (async () => {
+      while (!(await worker.configure(q, 1_000_000))) await world.sleep(100);
+      done = true;
+    })();
+    await world.run(world.now + 30_000, () => done || stop());
+  }
+
+  // ---- phase 1: faults ------------------------------------------------------------------------
+  let partitions = 0;
+  let pauses = 0;
+  const faultStep = () => {
+    if (phase !== "faults") return;
+    for (const [g, net] of nets.entries()) {
+      const peers = groups[g] as SimPeer[];
+      if (!net.isPartitioned() && faultRand.chance(partitionPerMille, 10_000)) {
+        const ids = faultRand.shuffle(peers.map((p) => p.id));
+        const cut = faultRand.range(1, ids.length - 1);
+        const sides = [ids.slice(0, cut), ids.slice(cut)];
+        const oneWay = faultRand.chance(1, 3);
+        net.partition(sides, oneWay);
+        partitions++;
+        log(() => `g${g} partition ${oneWay ? "one-way " : ""}${sides.map((s) => `[${s}]`).join(" | ")}`);
+      } else if (net.isPartitioned() && faultRand.chance(healPerMille, 10_000)) {
+        net.heal();
+        log(() => `g${g} heal`);
+      }
+    }
+    for (const p of all) {
+      if (p.up && faultRand.chance(crashPerMille, 10_000)) {
+        const point = faultRand.pick(["idle", "beforePersist", "afterPersist", "afterSend"] as const);
+        if (point === "idle") p.crash("idle");
+        else if (point === "afterSend") p.crashAfterSend = true;
+        else if (p.storage !== undefined) p.storage.crashAt = point;
+      } else if (!p.up && faultRand.chance(1, 15)) {
+        p.restart();
+      } else if (p.up && !p.paused && faultRand.chance(pausePerMille, 10_000)) {
+        pauses++;
+        p.pause(faultRand.range(200, 3000));
+      }
+    }
+    world.after(100, faultStep);
+  };
+  const sampleStep = () => {
+    for (const [g, peers] of groups.entries()) replicas.sample(g, peers);
+    if (phase !== "done") world.after(500, sampleStep);
+  };
+  world.after(100, faultStep);
+  world.after(500, sampleStep);
+  workload.start();
+  const faultEnd = world.now + faultMs;
+  await world.run(faultEnd, stop);
+
+  // ---- phase 2: heal; every group must commit under a leader --------------------------------------
+  phase = "drain";
+  worker.faulty = false;
+  for (const net of nets) {
+    net.heal();
+    net.faulty = false;
+  }
+  for (const p of all) {
+    if (p.storage !== undefined) p.storage.crashAt = undefined;
+    p.crashAfterSend = false;
+    if (!p.up) p.restart();
+    else if (p.paused) world.resume(p);
+  }
+  log(() => "heal all: liveness, then drain");
+  const healedAt = world.now;
+  const committing = (g: number) =>
+    (groups[g] as SimPeer[]).some((p) => {
+      const raft = p.core?.replica.raw.raft;
+      if (raft?.role !== "leader") return false;
+      const first = replicas.firstOfTerm(g, raft.term);
+      return first !== undefined && raft.log.applied >= first;
+    });
+  const live = () => groups.every((_, g) => committing(g));
+  await world.run(healedAt + LIVENESS_MS, () => live() || stop());
+  if (!live() && !stop()) {
+    const stuck = groups.flatMap((_, g) => (committing(g) ? [] : [`g${g}`]));
+    violation(`liveness: ${stuck.join(", ")} had no leader that committed within ${LIVENESS_MS} ms of healing`);
+  }
+  const liveAfter = world.now - healedAt;
+
+  // ---- phase 3: drain the queues ----------------------------------------------------------------
+  const empty = () =>
+    groups.every((_, g) => replicas.referenceQueues(g).depths(Number.MAX_SAFE_INTEGER).size === 0) &&
+    queues.undelivered().length === 0 &&
+    workload.running <= workloadCfg.consumers;
+  await world.run(world.now + DRAIN_MS, () => empty() || stop());
+  const drainMs = world.now - healedAt - liveAfter;
+  phase = "done";
+  for (const [g, peers] of groups.entries()) replicas.sample(g, peers);
+  if (!stop()) {
+    locks.finish(world.now);
+    queues.finish();
+  }
+
+  return {
+    seed: opts.seed,
+    steps: world.events,
+    violations,
+    trace,
+    stats: {
+      groups: groupCount,
+      peers: all.length,
+      shards,
+      simMs: world.now,
+      crashes: all.reduce((n, p) => n + p.crashes, 0),
+      partitions,
+      pauses,
+      maxOffsetMs,
+      maxDriftPpm,
+      chunkUnits,
+      liveAfterMs: liveAfter,
+      drainMs,
+      calls: worker.calls,
+      ...locks.counts,
+      ...queues.counts,
+      ...workload.counts,
+      comparisons: replicas.comparisons,
+      committed: groups.reduce((n, _, g) => n + replicas.committed(g).length, 0),
+    },
+  };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? `${e.message}${e.stack ? ` @ ${e.stack.split("\n")[1]?.trim()}` : ""}` : String(e);
+}

@@ -1,0 +1,265 @@
+/**
+ * The clients, as async loops over simulated time: lock clients (exclusive or shared, TTLs of
+ * 0.8–5 s, waits, renewals, re-acquires and mode changes, a second lock while holding one, some
+ * locks left to expire), queue producers (batches of 1–10, with and without key and id, bodies
+ * with astral characters; a 503 is answered by resending the same batch with the returned ids)
+ * and consumers (receive with max and visibility, sometimes long polls; ack most, nack some,
+ * forget some so their visibility runs out). Each client talks to the Worker over one more hop
+ * whose reply can be lost. What clients send and see goes to the checkers.
+ */
+import type { LockMode } from "../../../shared/locks/types.js";
+import type { Delivery } from "../../../shared/queue/types.js";
+import type { Rand } from "../../../shared/raft/index.js";
+import type { LockChecker } from "./locks.js";
+import type { QueueChecker } from "./queues.js";
+import type { OutMessage, SimWorker } from "./worker.js";
+import type { World } from "./world.js";
+
+export type Phase = "faults" | "drain" | "done";
+
+export interface WorkloadConfig {
+  lockClients: number;
+  resources: string[];
+  producers: number;
+  consumers: number;
+  queues: string[];
+  keys: string[];
+  /** Per mille of client ↔ Worker replies lost (during the faults). */
+  httpLossPerMille: number;
+}
+
+export interface WorkloadEnv {
+  world: World;
+  rand: Rand;
+  worker: SimWorker;
+  locks: LockChecker;
+  queues: QueueChecker;
+  phase: () => Phase;
+  log: (line: () => string) => void;
+  onError: (e: unknown) => void;
+}
+
+const EMOJI = ["😀", "💩", "🇫🇷", "👩‍👩‍👧", "🏳️‍🌈", "𝄞", "𠜎", "🧑🏽‍🚀", "🦀", "\u{10FFFF}"];
+const BMP = ["é", "中", "ß", "Ω", "\u00a0", "\ufffd", "€", "—", "\\", '"'];
+
+/** Random well-formed text: ASCII, BMP, emoji and random astral characters (never a lone surrogate). */
+export function randomText(r: Rand, maxPieces: number): string {
+  let s = "";
+  const n = r.int(maxPieces + 1);
+  for (let i = 0; i < n; i++) {
+    switch (r.int(5)) {
+      case 0:
+        s += String.fromCharCode(r.range(0x20, 0x7e)).repeat(r.range(1, 6));
+        break;
+      case 1:
+        s += r.pick(BMP);
+        break;
+      case 2:
+        s += r.pick(EMOJI);
+        break;
+      case 3:
+        s += String.fromCodePoint(r.range(0x10000, 0x10ffff));
+        break;
+      default:
+        s += r.pick(EMOJI).repeat(r.range(1, 8));
+    }
+  }
+  return s;
+}
+
+export class Workload {
+  /** Lock clients still running (they stop at the drain, after releasing). */
+  running = 0;
+  counts = { lockOps: 0, batches: 0, resent: 0, abandoned: 0, receives: 0, acks: 0, nacks: 0, forgotten: 0 };
+
+  constructor(
+    private readonly cfg: WorkloadConfig,
+    private readonly env: WorkloadEnv,
+  ) {}
+
+  start(): void {
+    const spawn = (f: () => Promise<void>) => {
+      this.running++;
+      f().then(
+        () => this.running--,
+        (e) => this.env.onError(e),
+      );
+    };
+    for (let i = 0; i < this.cfg.lockClients; i++) {
+      const rand = this.env.rand.fork();
+      spawn(() => this.lockClient(`o${i}`, rand));
+    }
+    for (let i = 0; i < this.cfg.producers; i++) {
+      const rand = this.env.rand.fork();
+      spawn(() => this.producer(`p${i}`, rand));
+    }
+    for (let i = 0; i < this.cfg.consumers; i++) {
+      const rand = this.env.rand.fork();
+      spawn(() => this.consumer(`c${i}`, rand));
+    }
+  }
+
+  /** One more hop: client → Worker → client; the reply may be lost (undefined) while faulty. */
+  private async http<T>(rand: Rand, f: () => Promise<T>): Promise<T | undefined> {
+    const { world } = this.env;
+    await world.sleep(rand.range(1, 3));
+    const out = await f();
+    await world.sleep(rand.range(1, 3));
+    if (this.env.phase() === "faults" && rand.chance(this.cfg.httpLossPerMille, 1000)) return undefined;
+    return out;
+  }
+
+  // ---- locks ----------------------------------------------------------------------------------
+
+  private async lockClient(owner: string, rand: Rand): Promise<void> {
+    const { world } = this.env;
+    while (this.env.phase() === "faults") {
+      await world.sleep(rand.range(10, 400));
+      await this.holdOnce(owner, rand.pick(this.cfg.resources), rand, 0);
+    }
+  }
+
+  private async holdOnce(owner: string, resource: string, rand: Rand, depth: number): Promise<void> {
+    const { world, worker, locks, log } = this.env;
+    let mode: LockMode = rand.chance(7, 10) ? "exclusive" : "shared";
+    const ttlMs = rand.range(800, 5000);
+    const waitMs = rand.chance(1, 3) ? 0 : rand.range(100, 3000);
+    const acquire = async (m: LockMode, ttl: number): Promise<boolean> => {
+      const sentAt = world.now;
+      locks.acquireSent(owner, resource, sentAt);
+      this.counts.lockOps++;
+      const reply = await this.http(rand, () =>
+        worker.lock({ op: "acquire", resource, owner, mode: m, ttlMs: ttl, waitMs }),
+      );
+      log(() => `${owner} acquire ${resource} ${m} ttl ${ttl} wait ${waitMs} (sent ${sentAt}): ${brief(reply)}`);
+      if (reply?.type !== "granted") return false;
+      locks.granted({ owner, resource, mode: reply.mode, token: reply.fencingToken, ttlMs: ttl }, sentAt, world.now);
+      return true;
+    };
+    if (!(await acquire(mode, ttlMs))) return;
+    // Hold for a while, sometimes past the lease.
+    await world.sleep(rand.int(Math.floor(ttlMs * 0.6)));
+    if (rand.chance(1, 3)) {
+      const ttl = rand.range(800, 5000);
+      const sentAt = world.now;
+      locks.renewSent(owner, resource, ttl, sentAt);
+      this.counts.lockOps++;
+      const reply = await this.http(rand, () => worker.lock({ op: "renew", resource, owner, ttlMs: ttl }));
+      log(() => `${owner} renew ${resource} ttl ${ttl} (sent ${sentAt}): ${brief(reply)}`);
+      if (reply?.type === "renewed") locks.renewed(owner, resource, ttl, sentAt, world.now);
+    }
+    if (rand.chance(1, 6)) {
+      // Re-acquire: the same mode (idempotent, a new TTL) or the other one (upgrade, downgrade).
+      if (rand.chance(1, 2)) mode = mode === "exclusive" ? "shared" : "exclusive";
+      await acquire(mode, rand.range(800, 5000));
+    }
+    if (depth === 0 && rand.chance(1, 6)) {
+      // A second lock while holding this one (waits across resources can deadlock).
+      const other = rand.pick(this.cfg.resources);
+      if (other !== resource) await this.holdOnce(owner, other, rand, depth + 1);
+    }
+    await world.sleep(rand.int(Math.floor(ttlMs * 0.7)));
+    if (rand.chance(9, 10)) {
+      locks.releaseSent(owner, resource, world.now);
+      this.counts.lockOps++;
+      const reply = await this.http(rand, () => worker.lock({ op: "release", resource, owner }));
+      log(() => `${owner} release ${resource}: ${brief(reply)}`);
+    }
+  }
+
+  // ---- queues ---------------------------------------------------------------------------------
+
+  private async producer(name: string, rand: Rand): Promise<void> {
+    const { world, worker, queues, log } = this.env;
+    let n = 0;
+    while (this.env.phase() === "faults") {
+      await world.sleep(rand.range(30, 500));
+      const queue = rand.pick(this.cfg.queues);
+      let batch: OutMessage[] = Array.from({ length: rand.range(1, 10) }, () => {
+        const m: OutMessage = { body: { from: name, n: ++n, text: randomText(rand, 6) } };
+        if (rand.chance(1, 3)) m.key = rand.pick(this.cfg.keys);
+        if (rand.chance(1, 4)) m.id = `${name}-${n}`;
+        if (m.key === undefined && rand.chance(1, 10)) m.delayMs = rand.range(1, 1500);
+        if (rand.chance(1, 5)) m.body = randomText(rand, 12);
+        return m;
+      });
+      this.counts.batches++;
+      for (let attempt = 0; ; attempt++) {
+        const ans = await this.http(rand, () => worker.enqueue(queue, batch));
+        log(
+          () => `${name} enqueue ${batch.length} to ${queue} (attempt ${attempt + 1}): ${ans?.status ?? "reply lost"}`,
+        );
+        if (ans === undefined) break; // outcome and ids unknown: give this batch up
+        if (ans.status === 200) {
+          queues.batchAccepted(
+            name,
+            queue,
+            batch.map((m, i) => ({ ...m, id: ans.messages[i]?.id ?? "" })),
+          );
+          break;
+        }
+        if (ans.status === 400) throw new Error(`enqueue refused: ${ans.detail}`);
+        if (attempt >= 7) {
+          this.counts.abandoned++;
+          break;
+        }
+        // 503: resend the same batch with the ids it was given (deduplication stores each once).
+        const ids = ans.messages;
+        batch = batch.map((m, i) => ({ ...m, id: ids[i]?.id ?? m.id }));
+        this.counts.resent++;
+        await world.sleep(rand.range(100, 1000));
+      }
+    }
+  }
+
+  private async consumer(name: string, rand: Rand): Promise<void> {
+    const { world, worker, queues, log } = this.env;
+    let turn = 0;
+    while (this.env.phase() !== "done") {
+      const draining = this.env.phase() === "drain";
+      await world.sleep(draining ? rand.range(5, 40) : rand.range(20, 300));
+      const queue = draining
+        ? (this.cfg.queues[turn++ % this.cfg.queues.length] as string)
+        : rand.pick(this.cfg.queues);
+      const max = draining ? 10 : rand.range(1, 10);
+      const visibilityMs = rand.range(1000, 5000);
+      const waitMs = !draining && rand.chance(1, 4) ? rand.range(200, 1500) : 0;
+      const sentAt = world.now;
+      this.counts.receives++;
+      const ans = await this.http(rand, () => worker.receive(queue, { max, visibilityMs, waitMs }));
+      log(
+        () =>
+          `${name} receive ${queue} max ${max}: ${ans === undefined ? "reply lost" : ans.status === 200 ? ans.messages.map((m) => m.id).join(" ") || "empty" : 503}`,
+      );
+      if (ans?.status !== 200 || ans.messages.length === 0) continue;
+      const byGroup = new Map<number, Delivery[]>();
+      for (const m of ans.messages) byGroup.set(m.group, [...(byGroup.get(m.group) ?? []), m]);
+      for (const [group, list] of byGroup) queues.delivered(queue, group, list, sentAt, world.now);
+      const toAck: { id: string; receipt: string }[] = [];
+      const toNack: { id: string; receipt: string }[] = [];
+      for (const m of ans.messages) {
+        const r = { id: m.id, receipt: m.receipt };
+        if (draining || rand.chance(8, 10)) toAck.push(r);
+        else if (rand.chance(2, 5)) toNack.push(r);
+        else this.counts.forgotten++;
+      }
+      if (!draining)
+        await world.sleep(rand.chance(1, 10) ? rand.range(visibilityMs, visibilityMs * 2) : rand.int(visibilityMs / 2));
+      if (toAck.length > 0) {
+        this.counts.acks++;
+        const n = await this.http(rand, () => worker.settle("ack", queue, toAck));
+        log(() => `${name} ack ${toAck.length} on ${queue}: ${n ?? "503 or lost"}`);
+      }
+      if (toNack.length > 0) {
+        this.counts.nacks++;
+        const delayMs = rand.chance(1, 2) ? rand.range(0, 1000) : undefined;
+        await this.http(rand, () => worker.settle("nack", queue, toNack, delayMs));
+      }
+    }
+  }
+}
+
+function brief(reply: { type: string; fencingToken?: number } | undefined): string {
+  if (reply === undefined) return "503 or lost";
+  return reply.type === "granted" ? `granted token ${reply.fencingToken}` : reply.type;
+}
