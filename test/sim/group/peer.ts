@@ -50,6 +50,8 @@ export interface PeerEnv {
   /** Longest time a write takes to become durable (storage.sync()). */
   diskMs: number;
   bug: Bug | undefined;
+  /** Asked after every answer this peer gives as leader: crash right after it? */
+  crashAfterAnswer: (peer: SimPeer) => boolean;
   /** Called with every core built (instrumentation for the checkers). */
   onStart: (peer: SimPeer, core: GroupCore) => void;
   /** Anything the core throws that production would not expect. */
@@ -134,8 +136,7 @@ export class SimPeer implements Callee {
     this.core = undefined;
     this.storage = undefined;
     this.alarmAt = null;
-    this.paused = false;
-    this.backlog = [];
+    this.env.world.crashed(this);
     this.crashAfterSend = false;
     const calls = [...this.serving];
     this.serving.clear();
@@ -279,6 +280,7 @@ export class SimPeer implements Callee {
       const out = await Promise.race([work(), timeout]);
       if (out === "timeout") return { ok: false, error: "timeout" };
       if (typeof out === "object" && out !== null) answeredBy.set(out, this.name);
+      if (this.env.crashAfterAnswer(this)) this.env.world.after(0, () => this.crash("after answering"), this);
       return { ok: true, value: out };
     } catch (e) {
       if (e instanceof NotLeaderError) return { ok: false, error: "not-leader", leader: e.leader };

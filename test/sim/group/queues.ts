@@ -39,6 +39,7 @@ export class QueueChecker {
   private readonly copies = new Map<string, Set<string>>();
   /** producer/queue/key → ids in the order they were acknowledged (batches sent one after another). */
   private readonly keyOrder = new Map<string, string[]>();
+  private deliveredAcknowledged = 0;
   counts = { acknowledged: 0, deliveries: 0, redeliveries: 0, acked: 0, staleChecks: 0 };
   private reported = new Set<string>();
 
@@ -64,6 +65,7 @@ export class QueueChecker {
       if (!this.acknowledged.has(k)) {
         this.acknowledged.set(k, at);
         this.counts.acknowledged++;
+        if (this.firstDelivery.has(k)) this.deliveredAcknowledged++;
       }
     }
   }
@@ -105,7 +107,10 @@ export class QueueChecker {
       set.add(copy);
       this.copies.set(k, set);
       if (this.firstDelivery.has(k)) this.counts.redeliveries++;
-      else this.firstDelivery.set(k, at);
+      else {
+        this.firstDelivery.set(k, at);
+        if (this.acknowledged.has(k)) this.deliveredAcknowledged++;
+      }
     }
   }
 
@@ -154,7 +159,12 @@ export class QueueChecker {
     }
   }
 
-  /** Ids acknowledged as stored that have not been delivered yet (the drain runs until none). */
+  /** How many acknowledged ids have not been delivered yet (the drain runs until none). */
+  get pending(): number {
+    return this.acknowledged.size - this.deliveredAcknowledged;
+  }
+
+  /** Ids acknowledged as stored that have not been delivered yet. */
   undelivered(): string[] {
     const out: string[] = [];
     for (const k of this.acknowledged.keys()) if (!this.firstDelivery.has(k)) out.push(k.replace("\0", " "));

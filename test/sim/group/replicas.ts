@@ -61,12 +61,21 @@ export class ReplicaChecker {
   private readonly logs: GroupLog[] = [];
   readonly suspects: StaleSuspect[] = [];
   comparisons = 0;
+  /** Shards a leader found empty before applying its term's first entry (each checked for staleness). */
+  youngEmpty = 0;
+  youngReceives = 0;
+
+  private turn = 0;
+  /** The life in which each peer was last compared (a restart rebuilt its state from storage). */
+  private readonly checkedLife = new Map<SimPeer, number>();
 
   constructor(
     groups: number,
     private readonly violation: (what: string) => void,
     private readonly log: (line: () => string) => void,
     private readonly now: () => number,
+    /** Told when a peer becomes leader. */
+    private readonly onElected: (peer: SimPeer) => void = () => {},
   ) {
     for (let g = 0; g < groups; g++) {
       const referenceState = new ModelCheckedState(g, violation);
@@ -121,6 +130,9 @@ export class ReplicaChecker {
     const handle = service.handle.bind(service);
     service.handle = (req: QueueRequest, requestId: string): Promise<QueueReply> => {
       if (req.op !== "receive") return handle(req, requestId);
+      const raft = core.replica.raw.raft;
+      const first = (this.logs[peer.group] as GroupLog).firstOfTerm.get(raft.term);
+      if (raft.role === "leader" && (first === undefined || raft.log.applied < first)) this.youngReceives++;
       const active = { req, requestId };
       receiving.add(active);
       const done = () => receiving.delete(active);
@@ -146,6 +158,7 @@ export class ReplicaChecker {
     if (rd.softState !== undefined) {
       const soft = rd.softState;
       this.log(() => `${peer.name} ${soft.role} term ${raft.term} lead ${soft.lead}`);
+      if (soft.role === "leader") this.onElected(peer);
     }
     if (raft.role === "leader" && !g.firstOfTerm.has(raft.term)) {
       const first = rd.entries.find((e) => e.term === raft.term);
@@ -177,21 +190,31 @@ export class ReplicaChecker {
   }
 
   /**
-   * Agreement: replicas (and the reference) that applied the same index hold the same state.
-   * Snapshots are taken only where two of them can be compared.
+   * Agreement: replicas that applied the same index as the reference hold the same state. A
+   * snapshot costs time proportional to the state, so a sample compares, per group, the peers
+   * that restarted since they were last compared and one more in turn; `all` compares every
+   * replica with every other at the same index (the final sample, when all are caught up).
    */
-  sample(group: number, peers: readonly SimPeer[]): void {
+  sample(group: number, peers: readonly SimPeer[], all = false): void {
     const g = this.logs[group] as GroupLog;
-    const at = new Map<number, { who: string; core: GroupCore }[]>();
+    const at = new Map<number, SimPeer[]>();
     for (const p of peers) {
       if (p.core === undefined || p.paused) continue;
       const applied = p.core.replica.raw.raft.log.applied;
-      at.set(applied, [...(at.get(applied) ?? []), { who: p.name, core: p.core }]);
+      at.set(applied, [...(at.get(applied) ?? []), p]);
     }
     const refIndex = g.entries.length;
     for (const [index, list] of at) {
-      if (list.length < 2 && index !== refIndex) continue;
-      const images = list.map((r) => ({ who: r.who, image: r.core.state.snapshot() }));
+      let chosen = list;
+      if (!all) {
+        if (index !== refIndex) continue;
+        const turn = list[this.turn++ % list.length] as SimPeer;
+        chosen = list.filter((p) => p === turn || this.checkedLife.get(p) !== p.life);
+      }
+      const images = chosen.map((p) => {
+        this.checkedLife.set(p, p.life);
+        return { who: p.name, image: (p.core as GroupCore).state.snapshot() };
+      });
       if (index === refIndex) images.push({ who: "reference", image: g.referenceState.snapshot() });
       const first = images[0] as { who: string; image: string };
       for (const other of images.slice(1)) {
@@ -212,7 +235,7 @@ export class ReplicaChecker {
     core: GroupCore,
     queue: string,
     shard: number,
-    now: number,
+    at: number,
     requestId: string,
   ): void {
     const g = this.logs[peer.group] as GroupLog;
@@ -220,21 +243,26 @@ export class ReplicaChecker {
     const first = g.firstOfTerm.get(raft.term);
     const applied = raft.log.applied;
     if (first === undefined || applied >= first) return;
-    // The state this leader must reflect: everything committed before its term, then its own entries.
+    this.youngEmpty++;
+    // What a leader that serves would read: its log up to its term's first entry applied (all of
+    // it is committed once that entry is), and maybe some of its own entries after it. A message
+    // counts only if it is deliverable in every one of those states.
     const clone = new GroupState();
     clone.restore(core.state.snapshot());
-    const committed = g.entries;
-    const upTo = Math.min(first - 1, committed.length);
     const replay = (e: Entry) => {
       if (e.type !== "normal" || e.data === "") return;
       clone.apply({ ...e, data: decodeEnvelope(e.data).body });
     };
-    for (let i = applied + 1; i <= upTo; i++) replay(committed[i - 1] as Entry);
-    if (upTo < first - 1) return; // part of what came before its term is not known to be committed
-    const last = raft.log.lastIndex();
-    if (last >= first) for (const e of raft.log.slice(first, last + 1)) replay(e);
-    const ids = deliverableIds(clone, queue, shard, now);
-    if (ids.length === 0) return;
+    const log = raft.log.slice(applied + 1, raft.log.lastIndex() + 1);
+    let ids: string[] | undefined;
+    for (const e of log) {
+      replay(e);
+      if (e.index < first) continue;
+      const now = deliverableIds(clone, queue, shard, at);
+      ids = ids === undefined ? now : ids.filter((id) => now.includes(id));
+      if (ids.length === 0) return;
+    }
+    if (ids === undefined || ids.length === 0) return;
     this.suspects.push({
       group: peer.group,
       peer: peer.name,

@@ -11,6 +11,7 @@
 import type { ConfState } from "../../../shared/raft/index.js";
 import { Rand } from "../../../shared/raft/rand.js";
 import { PeerClock } from "./clock.js";
+import { Faults, randomRates } from "./faults.js";
 import { LockChecker } from "./locks.js";
 import { PeerNetwork } from "./net.js";
 import { type Bug, SimPeer } from "./peer.js";
@@ -22,7 +23,7 @@ import { World } from "./world.js";
 
 export interface GroupSimOptions {
   seed: number;
-  /** Simulated ms of the faulty phase (default 20 s). */
+  /** Simulated ms of the faulty phase (default 12 s). */
   faultMs?: number;
   trace?: boolean;
   bug?: Bug;
@@ -57,7 +58,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   };
 
   // ---- the configuration, from the seed -------------------------------------------------------
-  const faultMs = opts.faultMs ?? 20_000;
+  const faultMs = opts.faultMs ?? 12_000;
   const groupCount = cfgRand.range(2, 3);
   const shards = cfgRand.range(3, 8);
   const chunkUnits = cfgRand.range(1, 64);
@@ -66,13 +67,10 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     dropPerMille: cfgRand.range(0, 80),
     dupPerMille: cfgRand.range(0, 30),
     minDelay: 1,
-    maxDelay: cfgRand.range(2, 25),
+    maxDelay: cfgRand.range(2, 60),
   };
   const link = { minDelay: 1, maxDelay: cfgRand.range(2, 15), lossPerMille: cfgRand.range(0, 20) };
-  const crashPerMille = cfgRand.range(0, 30); // per peer per second
-  const pausePerMille = cfgRand.range(0, 25);
-  const partitionPerMille = cfgRand.range(0, 80); // per group per second
-  const healPerMille = cfgRand.range(100, 500);
+  const rates = randomRates(cfgRand);
   const maxOffsetMs = cfgRand.pick([0, 1000, 4000, 8000]);
   const maxDriftPpm = cfgRand.pick([0, 100, 1000]);
   const diskMs = cfgRand.range(0, 4);
@@ -80,14 +78,21 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     lockClients: cfgRand.range(2, 5),
     resources: ["r0", "r1", "r2", "r3", "r4"].slice(0, cfgRand.range(2, 5)),
     producers: cfgRand.range(1, 3),
-    consumers: cfgRand.range(1, 3),
+    consumers: cfgRand.range(1, 4),
     queues: ["jobs", "mail"].slice(0, cfgRand.range(1, 2)),
     keys: ["k0", "k1", "k2", "k3"].slice(0, cfgRand.range(1, 4)),
     httpLossPerMille: cfgRand.range(0, 10),
   };
 
   // ---- the system -----------------------------------------------------------------------------
-  const replicas = new ReplicaChecker(groupCount, violation, log, () => world.now);
+  let faults: Faults | undefined;
+  const replicas = new ReplicaChecker(
+    groupCount,
+    violation,
+    log,
+    () => world.now,
+    (p) => faults?.elected(p, phase === "faults"),
+  );
   const locks = new LockChecker(maxDriftPpm, violation);
   const queues = new QueueChecker(violation);
   const groups: SimPeer[][] = [];
@@ -112,6 +117,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         diskMs,
         bug: opts.bug,
         onStart: (p, core) => replicas.attach(p, core),
+        crashAfterAnswer: (p) => faults?.answered(p, phase === "faults") ?? false,
         onError: (p, e) => violation(`${p.name}: unexpected error ${errorText(e)}`),
         log,
       });
@@ -154,46 +160,19 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   }
 
   // ---- phase 1: faults ------------------------------------------------------------------------
-  let partitions = 0;
-  let pauses = 0;
+  const injector = new Faults(faultRand, rates, groups, nets, log);
+  faults = injector;
   const faultStep = () => {
     if (phase !== "faults") return;
-    for (const [g, net] of nets.entries()) {
-      const peers = groups[g] as SimPeer[];
-      if (!net.isPartitioned() && faultRand.chance(partitionPerMille, 10_000)) {
-        const ids = faultRand.shuffle(peers.map((p) => p.id));
-        const cut = faultRand.range(1, ids.length - 1);
-        const sides = [ids.slice(0, cut), ids.slice(cut)];
-        const oneWay = faultRand.chance(1, 3);
-        net.partition(sides, oneWay);
-        partitions++;
-        log(() => `g${g} partition ${oneWay ? "one-way " : ""}${sides.map((s) => `[${s}]`).join(" | ")}`);
-      } else if (net.isPartitioned() && faultRand.chance(healPerMille, 10_000)) {
-        net.heal();
-        log(() => `g${g} heal`);
-      }
-    }
-    for (const p of all) {
-      if (p.up && faultRand.chance(crashPerMille, 10_000)) {
-        const point = faultRand.pick(["idle", "beforePersist", "afterPersist", "afterSend"] as const);
-        if (point === "idle") p.crash("idle");
-        else if (point === "afterSend") p.crashAfterSend = true;
-        else if (p.storage !== undefined) p.storage.crashAt = point;
-      } else if (!p.up && faultRand.chance(1, 15)) {
-        p.restart();
-      } else if (p.up && !p.paused && faultRand.chance(pausePerMille, 10_000)) {
-        pauses++;
-        p.pause(faultRand.range(200, 3000));
-      }
-    }
+    injector.step();
     world.after(100, faultStep);
   };
   const sampleStep = () => {
     for (const [g, peers] of groups.entries()) replicas.sample(g, peers);
-    if (phase !== "done") world.after(500, sampleStep);
+    if (phase !== "done") world.after(2500, sampleStep);
   };
   world.after(100, faultStep);
-  world.after(500, sampleStep);
+  world.after(2500, sampleStep);
   workload.start();
   const faultEnd = world.now + faultMs;
   await world.run(faultEnd, stop);
@@ -201,16 +180,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   // ---- phase 2: heal; every group must commit under a leader --------------------------------------
   phase = "drain";
   worker.faulty = false;
-  for (const net of nets) {
-    net.heal();
-    net.faulty = false;
-  }
-  for (const p of all) {
-    if (p.storage !== undefined) p.storage.crashAt = undefined;
-    p.crashAfterSend = false;
-    if (!p.up) p.restart();
-    else if (p.paused) world.resume(p);
-  }
+  injector.healAll((p) => world.resume(p));
   log(() => "heal all: liveness, then drain");
   const healedAt = world.now;
   const committing = (g: number) =>
@@ -231,12 +201,12 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   // ---- phase 3: drain the queues ----------------------------------------------------------------
   const empty = () =>
     groups.every((_, g) => replicas.referenceQueues(g).depths(Number.MAX_SAFE_INTEGER).size === 0) &&
-    queues.undelivered().length === 0 &&
+    queues.pending === 0 &&
     workload.running <= workloadCfg.consumers;
   await world.run(world.now + DRAIN_MS, () => empty() || stop());
   const drainMs = world.now - healedAt - liveAfter;
   phase = "done";
-  for (const [g, peers] of groups.entries()) replicas.sample(g, peers);
+  for (const [g, peers] of groups.entries()) replicas.sample(g, peers, true);
   if (!stop()) {
     locks.finish(world.now);
     queues.finish();
@@ -252,9 +222,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
       peers: all.length,
       shards,
       simMs: world.now,
-      crashes: all.reduce((n, p) => n + p.crashes, 0),
-      partitions,
-      pauses,
+      ...injector.counts,
       maxOffsetMs,
       maxDriftPpm,
       chunkUnits,
@@ -265,6 +233,9 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
       ...queues.counts,
       ...workload.counts,
       comparisons: replicas.comparisons,
+      youngEmpty: replicas.youngEmpty,
+      youngReceives: replicas.youngReceives,
+      suspects: replicas.suspects.length,
       committed: groups.reduce((n, _, g) => n + replicas.committed(g).length, 0),
     },
   };
