@@ -5,7 +5,7 @@
  * Prints the snapshot size and the heap right after, and again once the retry windows passed.
  */
 import { createGroupMachine } from "../shared/group/core.js";
-import { encodeEnvelope } from "../shared/replica/dedup.js";
+import { encodeCommand } from "../shared/replica/dedup.js";
 
 function num(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,7 +25,7 @@ const apply = (id: string, cmd: object) =>
     term: 1,
     index: ++index,
     type: "normal",
-    data: encodeEnvelope({ id, at, body: JSON.stringify({ ...cmd, now: at }) }),
+    data: encodeCommand(id, { ...cmd, now: at }),
   });
 const heapMb = () => {
   globalThis.gc?.();

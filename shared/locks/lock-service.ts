@@ -1,6 +1,6 @@
 import type { GroupResult } from "../group/state.js";
 import type { Entry } from "../raft/types.js";
-import { encodeEnvelope } from "../replica/dedup.js";
+import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { LockTable } from "./lock-table.js";
 import type { LockApplied, LockCommand, LockEvent, LockMode, LockResult, LockView } from "./types.js";
@@ -175,7 +175,7 @@ export class LockService {
   ): Promise<LockApplied> {
     await this.replica.whenServing();
     const cmd = { ...fields, type, now: this.now() } as LockCommand;
-    const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
+    const applied = await this.replica.propose(encodeCommand(id, cmd));
     if (applied?.kind !== "lock") throw new Error("lock command applied as something else");
     return applied;
   }

@@ -1,6 +1,6 @@
 import type { GroupResult } from "../group/state.js";
 import type { Entry } from "../raft/types.js";
-import { encodeEnvelope } from "../replica/dedup.js";
+import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { QueueTable } from "./queue-table.js";
 import type {
@@ -199,7 +199,7 @@ export class QueueService {
   private async propose(fields: DistributiveOmit<QueueCommand, "now">, id: string): Promise<QueueResult> {
     await this.replica.whenServing();
     const cmd = { ...fields, now: this.now() } as QueueCommand;
-    const applied = await this.replica.propose(encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) }));
+    const applied = await this.replica.propose(encodeCommand(id, cmd));
     if (applied?.kind !== "queue") throw new Error("queue command applied as something else");
     return (applied as QueueApplied).result;
   }

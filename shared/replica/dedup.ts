@@ -24,6 +24,11 @@ export function encodeEnvelope(env: Envelope): string {
   return `e1\n${env.id}\n${env.at}\n${env.body}`;
 }
 
+/** The entry data of command `cmd` (JSON, stamped with its group time `now`) under request id `id`. */
+export function encodeCommand(id: string, cmd: { now: number }): string {
+  return encodeEnvelope({ id, at: cmd.now, body: JSON.stringify(cmd) });
+}
+
 export function decodeEnvelope(data: string): Envelope {
   const a = data.indexOf("\n");
   const b = data.indexOf("\n", a + 1);
