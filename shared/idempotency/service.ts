@@ -1,5 +1,5 @@
 import type { GroupResult } from "../group/state.js";
-import { encodeEnvelope } from "../replica/dedup.js";
+import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { IdemAnswerInput, IdemCommand, IdemResult } from "./types.js";
 
@@ -21,12 +21,15 @@ export class IdempotencyService {
   ) {}
 
   async handle(req: IdempotencyRequest): Promise<IdemResult> {
-    const now = this.clock();
+    // Keys are remembered by group time, which only a serving leader can stamp (Replica.groupNow):
+    // a leader's own clock, if ahead, would forget keys early.
+    await this.replica.whenServing();
+    const now = this.replica.groupNow(this.clock());
     const cmd: IdemCommand =
       req.op === "begin"
         ? { type: "idem-begin", key: req.key, fp: req.fp, now }
         : { type: "idem-finish", key: req.key, fp: req.fp, now, ...req.answer };
-    const applied = await this.replica.propose(encodeEnvelope({ id: "", at: now, body: JSON.stringify(cmd) }));
+    const applied = await this.replica.propose(encodeCommand("", cmd));
     if (applied?.kind !== "idem") throw new Error("idempotency command applied as something else");
     return applied.result;
   }
