@@ -95,7 +95,7 @@ export class Faults {
   }
 
   /** A leader just answered a request: sometimes it dies right after (the answer is on its way). */
-  answered(p: SimPeer, faulty: boolean): boolean {
+  answered(faulty: boolean): boolean {
     if (!faulty || !this.rand.chance(this.rates.crashAfterAnswerPerMille, 1000)) return false;
     this.counts.crashes++;
     this.counts.crashesAfterAnswer++;

@@ -11,7 +11,9 @@
  *
  * - mutual exclusion: holdings of one resource by different owners never overlap in real time
  *   when either is exclusive;
- * - fencing: a grant requested after another owner's grant was received has a larger token.
+ * - fencing: a grant requested after another owner's grant was received has a larger token, when
+ *   either is exclusive (a shared re-acquire may renew a grant whose answer the client never got,
+ *   keeping that grant's older token while other shared holders came in).
  *
  * Drift margin: a lease of `ttl` measured by clocks that run up to `rho` fast in real time can
  * end `ttl·rho` early for each clock that measured part of it; the margin is 2·ttl·rho + 2 ms
@@ -142,7 +144,8 @@ export class LockChecker {
               `mutual exclusion: ${resource} held by ${describe(a)} and by ${describe(b)}, overlapping ${Math.min(a.end, b.end) - b.start} ms`,
             );
           }
-          if (b.requestedAt > a.start && b.token <= a.token) {
+          const exclusive = a.mode === "exclusive" || b.mode === "exclusive";
+          if (exclusive && b.requestedAt > a.start && b.token <= a.token) {
             reported++;
             this.violation(`fencing: ${resource} granted to ${describe(b)} after ${describe(a)} with no larger token`);
           }

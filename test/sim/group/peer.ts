@@ -8,6 +8,8 @@
  */
 import type { PeerReply } from "../../../objects/raft-peer.js";
 import { createGroupCore, type GroupCore } from "../../../shared/group/core.js";
+import type { IdempotencyRequest } from "../../../shared/idempotency/service.js";
+import type { IdemResult } from "../../../shared/idempotency/types.js";
 import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.js";
 import type { QueueReply, QueueRequest } from "../../../shared/queue/queue-service.js";
 import {
@@ -236,6 +238,16 @@ export class SimPeer implements Callee {
       (leader) => leader.lock(req, requestId, true),
       (core) => core.locks.handle(req, requestId),
       COMMIT_TIMEOUT_MS + waitMs,
+    );
+  }
+
+  /** An Idempotency-Key's begin or finish on the key's group. */
+  idempotency(req: IdempotencyRequest, forwarded = false): Promise<PeerReply<IdemResult>> {
+    return this.serve(
+      forwarded,
+      (leader) => leader.idempotency(req, true),
+      (core) => core.idempotency.handle(req),
+      COMMIT_TIMEOUT_MS,
     );
   }
 

@@ -81,7 +81,8 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     consumers: cfgRand.range(1, 4),
     queues: ["jobs", "mail"].slice(0, cfgRand.range(1, 2)),
     keys: ["k0", "k1", "k2", "k3"].slice(0, cfgRand.range(1, 4)),
-    httpLossPerMille: cfgRand.range(0, 10),
+    httpLossPerMille: cfgRand.range(0, 30),
+    idempotencyPerMille: cfgRand.pick([0, 300, 1000]),
   };
 
   // ---- the system -----------------------------------------------------------------------------
@@ -117,7 +118,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         diskMs,
         bug: opts.bug,
         onStart: (p, core) => replicas.attach(p, core),
-        crashAfterAnswer: (p) => faults?.answered(p, phase === "faults") ?? false,
+        crashAfterAnswer: () => faults?.answered(phase === "faults") ?? false,
         onError: (p, e) => violation(`${p.name}: unexpected error ${errorText(e)}`),
         log,
       });

@@ -149,9 +149,33 @@ export class SimWorker {
 
   // ---- locks ----------------------------------------------------------------------------------
 
-  /** A lock request; undefined is a 503. */
-  async lock(req: LockRequest): Promise<LockReply | undefined> {
-    const requestId = this.newRequestId();
+  /**
+   * A lock request; undefined is a 503. With an Idempotency-Key, as workers/idempotency.ts does it
+   * (simplified: the stored answer is the reply itself): `begin` on the key's group, then the
+   * request under an id derived from the key, then `finish` with the answer; a repeat of the key
+   * gets the first answer.
+   */
+  async lock(req: LockRequest, idempotencyKey?: string): Promise<LockReply | undefined> {
+    if (idempotencyKey === undefined) return this.lockAs(req, this.newRequestId());
+    const key = idempotencyKey;
+    const fp = JSON.stringify(req);
+    const group = this.groupOf(`idem/${key}`);
+    const begun = await this.callGroup(group, (peer) => peer.idempotency({ op: "begin", key, fp }));
+    if (!begun.ok) return undefined;
+    const b = begun.value;
+    if (b.kind === "done") return JSON.parse(b.body) as LockReply;
+    if (b.kind !== "new" && b.kind !== "running") throw new Error(`idempotency begin answered ${b.kind}`);
+    const reply = await this.lockAs(req, `k:${key}:${b.at}`);
+    if (reply === undefined) return undefined; // a 5xx is not stored: a retry runs the request again
+    const finished = await this.callGroup(group, (peer) =>
+      peer.idempotency({ op: "finish", key, fp, answer: { status: 200, json: reply } }),
+    );
+    if (!finished.ok) return undefined;
+    const f = finished.value;
+    return f.kind === "done" ? (JSON.parse(f.body) as LockReply) : reply;
+  }
+
+  private async lockAs(req: LockRequest, requestId: string): Promise<LockReply | undefined> {
     const out = await this.callGroup(this.groupOf(req.resource), (peer) => peer.lock(req, requestId));
     return out.ok ? out.value : undefined;
   }

@@ -7,6 +7,7 @@
  * forget some so their visibility runs out). Each client talks to the Worker over one more hop
  * whose reply can be lost. What clients send and see goes to the checkers.
  */
+import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.js";
 import type { LockMode } from "../../../shared/locks/types.js";
 import type { Delivery } from "../../../shared/queue/types.js";
 import type { Rand } from "../../../shared/raft/index.js";
@@ -26,6 +27,8 @@ export interface WorkloadConfig {
   keys: string[];
   /** Per mille of client ↔ Worker replies lost (during the faults). */
   httpLossPerMille: number;
+  /** Per mille of lock requests sent with an Idempotency-Key (resent with it when the reply is lost). */
+  idempotencyPerMille: number;
 }
 
 export interface WorkloadEnv {
@@ -70,7 +73,18 @@ export function randomText(r: Rand, maxPieces: number): string {
 export class Workload {
   /** Lock clients still running (they stop at the drain, after releasing). */
   running = 0;
-  counts = { lockOps: 0, batches: 0, resent: 0, abandoned: 0, receives: 0, acks: 0, nacks: 0, forgotten: 0 };
+  private keySeq = 0;
+  counts = {
+    keyedResends: 0,
+    lockOps: 0,
+    batches: 0,
+    resent: 0,
+    abandoned: 0,
+    receives: 0,
+    acks: 0,
+    nacks: 0,
+    forgotten: 0,
+  };
 
   constructor(
     private readonly cfg: WorkloadConfig,
@@ -119,8 +133,24 @@ export class Workload {
     }
   }
 
+  /**
+   * A lock request as a client sends it: with an Idempotency-Key (sometimes), a lost reply is
+   * answered by sending the same request with the same key again, up to three times.
+   */
+  private async lockRequest(rand: Rand, req: LockRequest): Promise<LockReply | undefined> {
+    const { world, worker } = this.env;
+    if (!rand.chance(this.cfg.idempotencyPerMille, 1000)) return this.http(rand, () => worker.lock(req));
+    const key = `${"owner" in req ? req.owner : "view"}-${++this.keySeq}`;
+    for (let attempt = 0; ; attempt++) {
+      const reply = await this.http(rand, () => worker.lock(req, key));
+      if (reply !== undefined || attempt >= 2 || this.env.phase() !== "faults") return reply;
+      this.counts.keyedResends++;
+      await world.sleep(rand.range(20, 300));
+    }
+  }
+
   private async holdOnce(owner: string, resource: string, rand: Rand, depth: number): Promise<void> {
-    const { world, worker, locks, log } = this.env;
+    const { world, locks, log } = this.env;
     let mode: LockMode = rand.chance(7, 10) ? "exclusive" : "shared";
     const ttlMs = rand.range(800, 5000);
     const waitMs = rand.chance(1, 3) ? 0 : rand.range(100, 3000);
@@ -128,9 +158,7 @@ export class Workload {
       const sentAt = world.now;
       locks.acquireSent(owner, resource, sentAt);
       this.counts.lockOps++;
-      const reply = await this.http(rand, () =>
-        worker.lock({ op: "acquire", resource, owner, mode: m, ttlMs: ttl, waitMs }),
-      );
+      const reply = await this.lockRequest(rand, { op: "acquire", resource, owner, mode: m, ttlMs: ttl, waitMs });
       log(() => `${owner} acquire ${resource} ${m} ttl ${ttl} wait ${waitMs} (sent ${sentAt}): ${brief(reply)}`);
       if (reply?.type !== "granted") return false;
       locks.granted({ owner, resource, mode: reply.mode, token: reply.fencingToken, ttlMs: ttl }, sentAt, world.now);
@@ -144,7 +172,7 @@ export class Workload {
       const sentAt = world.now;
       locks.renewSent(owner, resource, ttl, sentAt);
       this.counts.lockOps++;
-      const reply = await this.http(rand, () => worker.lock({ op: "renew", resource, owner, ttlMs: ttl }));
+      const reply = await this.lockRequest(rand, { op: "renew", resource, owner, ttlMs: ttl });
       log(() => `${owner} renew ${resource} ttl ${ttl} (sent ${sentAt}): ${brief(reply)}`);
       if (reply?.type === "renewed") locks.renewed(owner, resource, ttl, sentAt, world.now);
     }
@@ -162,7 +190,7 @@ export class Workload {
     if (rand.chance(9, 10)) {
       locks.releaseSent(owner, resource, world.now);
       this.counts.lockOps++;
-      const reply = await this.http(rand, () => worker.lock({ op: "release", resource, owner }));
+      const reply = await this.lockRequest(rand, { op: "release", resource, owner });
       log(() => `${owner} release ${resource}: ${brief(reply)}`);
     }
   }
