@@ -12,6 +12,7 @@ import type { ConfState } from "../../../shared/raft/index.js";
 import { Rand } from "../../../shared/raft/rand.js";
 import { PeerClock } from "./clock.js";
 import { Faults, randomRates } from "./faults.js";
+import { LinearLocks } from "./linear.js";
 import { LockChecker } from "./locks.js";
 import { PeerNetwork } from "./net.js";
 import { type Bug, SimPeer } from "./peer.js";
@@ -83,6 +84,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     keys: ["k0", "k1", "k2", "k3"].slice(0, cfgRand.range(1, 4)),
     httpLossPerMille: cfgRand.range(0, 30),
     idempotencyPerMille: cfgRand.pick([0, 300, 1000]),
+    linearClients: cfgRand.range(0, 2),
   };
 
   // ---- the system -----------------------------------------------------------------------------
@@ -95,6 +97,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     (p) => faults?.elected(p, phase === "faults"),
   );
   const locks = new LockChecker(maxDriftPpm, violation);
+  const linear = new LinearLocks();
   const queues = new QueueChecker(violation);
   const groups: SimPeer[][] = [];
   const nets: PeerNetwork[] = [];
@@ -143,6 +146,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     rand: rand.fork(),
     worker,
     locks,
+    linear,
     queues,
     phase: () => phase,
     log,
@@ -208,9 +212,13 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   const drainMs = world.now - healedAt - liveAfter;
   phase = "done";
   for (const [g, peers] of groups.entries()) replicas.sample(g, peers, true);
+  let linearUnknown = false;
   if (!stop()) {
     locks.finish(world.now);
     queues.finish();
+    const lin = linear.check((resource) => worker.groupOf(resource));
+    for (const v of lin.violations) violation(v);
+    linearUnknown = lin.unknown;
   }
 
   return {
@@ -234,6 +242,8 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
       ...queues.counts,
       ...workload.counts,
       comparisons: replicas.comparisons,
+      linearOps: linear.operations,
+      linearUnknown: linearUnknown ? 1 : 0,
       youngEmpty: replicas.youngEmpty,
       youngReceives: replicas.youngReceives,
       suspects: replicas.suspects.length,

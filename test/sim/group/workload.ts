@@ -11,6 +11,7 @@ import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.
 import type { LockMode } from "../../../shared/locks/types.js";
 import type { Delivery } from "../../../shared/queue/types.js";
 import type { Rand } from "../../../shared/raft/index.js";
+import type { LinearLocks } from "./linear.js";
 import type { LockChecker } from "./locks.js";
 import type { QueueChecker } from "./queues.js";
 import type { OutMessage, SimWorker } from "./worker.js";
@@ -29,6 +30,8 @@ export interface WorkloadConfig {
   httpLossPerMille: number;
   /** Per mille of lock requests sent with an Idempotency-Key (resent with it when the reply is lost). */
   idempotencyPerMille: number;
+  /** Clients of the linearizability check (linear.ts), two owners each. */
+  linearClients: number;
 }
 
 export interface WorkloadEnv {
@@ -36,6 +39,7 @@ export interface WorkloadEnv {
   rand: Rand;
   worker: SimWorker;
   locks: LockChecker;
+  linear: LinearLocks;
   queues: QueueChecker;
   phase: () => Phase;
   log: (line: () => string) => void;
@@ -102,6 +106,10 @@ export class Workload {
     for (let i = 0; i < this.cfg.lockClients; i++) {
       const rand = this.env.rand.fork();
       spawn(() => this.lockClient(`o${i}`, rand));
+    }
+    for (let i = 0; i < this.cfg.linearClients; i++) {
+      const rand = this.env.rand.fork();
+      spawn(() => this.linearClient(i, rand));
     }
     for (let i = 0; i < this.cfg.producers; i++) {
       const rand = this.env.rand.fork();
@@ -192,6 +200,14 @@ export class Workload {
       this.counts.lockOps++;
       const reply = await this.lockRequest(rand, { op: "release", resource, owner });
       log(() => `${owner} release ${resource}: ${brief(reply)}`);
+    }
+  }
+
+  private async linearClient(id: number, rand: Rand): Promise<void> {
+    const { world, worker, linear } = this.env;
+    while (this.env.phase() === "faults") {
+      await world.sleep(rand.range(10, 300));
+      await linear.step(id, `lin${id}.${rand.int(2)}`, rand, (req) => this.http(rand, () => worker.lock(req)));
     }
   }
 
