@@ -2,11 +2,13 @@
  * The fault injector of the faulty phase, one step every 100 ms of simulated time: partitions of
  * a group (symmetric or one way) and their healing, crashes (idle, or at a point inside the
  * handling of the next Ready: before its write, after it, after a send) and restarts, pauses, and
- * faults aimed at a group's current leader (crash, pause, or cut it off; and a pause right after
+ * clock steps (as the clock fault route makes them) and restarts on another machine with another
+ * clock, faults aimed at a group's current leader (crash, pause, or cut it off; and a pause right after
  * it is elected, so that requests pile up for a leader that has not committed yet), since leader
  * changes are where most bugs of a replicated service live.
  */
 import type { NodeId, Rand } from "../../../shared/raft/index.js";
+import { PeerClock } from "./clock.js";
 import type { PeerNetwork } from "./net.js";
 import type { SimPeer } from "./peer.js";
 
@@ -22,6 +24,16 @@ export interface FaultRates {
   newLeaderPausePerMille: number;
   /** Per mille of answers after which the leader that gave them crashes (its followers may not know the commit yet). */
   crashAfterAnswerPerMille: number;
+  /** Per peer per second: its clock is stepped (RaftPeer.setClockOffset). */
+  clockStepPerMille: number;
+  /** Per mille of restarts on another machine, with another clock offset and drift. */
+  migratePerMille: number;
+}
+
+/** The bounds of peers' clock errors in a run. */
+export interface ClockBounds {
+  maxOffsetMs: number;
+  maxDriftPpm: number;
 }
 
 export function randomRates(r: Rand): FaultRates {
@@ -33,6 +45,8 @@ export function randomRates(r: Rand): FaultRates {
     leaderFaultPerMille: r.range(0, 250),
     newLeaderPausePerMille: r.pick([0, 50, 200, 500]),
     crashAfterAnswerPerMille: r.pick([0, 0, 5, 20, 50]),
+    clockStepPerMille: r.pick([0, 0, 10, 40]),
+    migratePerMille: r.pick([0, 300, 1000]),
   };
 }
 
@@ -40,15 +54,31 @@ export function randomRates(r: Rand): FaultRates {
 const STEPS = 10;
 
 export class Faults {
-  counts = { crashes: 0, pauses: 0, partitions: 0, leaderFaults: 0, newLeaderPauses: 0, crashesAfterAnswer: 0 };
+  counts = {
+    crashes: 0,
+    pauses: 0,
+    partitions: 0,
+    leaderFaults: 0,
+    newLeaderPauses: 0,
+    crashesAfterAnswer: 0,
+    clockSteps: 0,
+    migrations: 0,
+  };
 
   constructor(
     private readonly rand: Rand,
     private readonly rates: FaultRates,
     private readonly groups: readonly (readonly SimPeer[])[],
     private readonly nets: readonly PeerNetwork[],
+    private readonly clocks: ClockBounds,
     private readonly log: (line: () => string) => void,
   ) {}
+
+  /** A clock within the run's bounds. */
+  randomClock(): PeerClock {
+    const { maxOffsetMs, maxDriftPpm } = this.clocks;
+    return new PeerClock(this.rand.range(-maxOffsetMs, maxOffsetMs), this.rand.range(-maxDriftPpm, maxDriftPpm));
+  }
 
   private chance(perMillePerSecond: number): boolean {
     return this.rand.chance(perMillePerSecond, 1000 * STEPS);
@@ -82,8 +112,18 @@ export class Faults {
     }
     for (const p of this.groups.flat()) {
       if (p.up && this.chance(this.rates.crashPerMille)) this.crash(p);
-      else if (!p.up && r.chance(1, 15)) p.restart();
-      else if (p.up && !p.paused && this.chance(this.rates.pausePerMille)) this.pause(p);
+      else if (!p.up && r.chance(1, 15)) {
+        if (r.chance(this.rates.migratePerMille, 1000)) {
+          this.counts.migrations++;
+          p.migrate(this.randomClock());
+        }
+        p.restart();
+      } else if (p.up && !p.paused && this.chance(this.rates.pausePerMille)) this.pause(p);
+      else if (p.up && this.chance(this.rates.clockStepPerMille)) {
+        this.counts.clockSteps++;
+        const size = r.range(1, Math.max(1, this.clocks.maxOffsetMs));
+        p.stepClock(r.chance(1, 2) ? size : -size);
+      }
     }
   }
 

@@ -25,7 +25,7 @@ import {
   OutcomeUnknownError,
   ProposalLostError,
 } from "../../../shared/replica/replica.js";
-import type { PeerClock } from "./clock.js";
+import { PeerClock } from "./clock.js";
 import type { PeerNetwork } from "./net.js";
 import { type Callee, RpcError, rpc } from "./rpc.js";
 import { type Chunking, CrashSignal, type Disk, emptyDisk, SimStorage } from "./storage.js";
@@ -74,13 +74,15 @@ export class SimPeer implements Callee {
   crashAfterSend = false;
   readonly name: string;
   private alarmAt: number | null = null;
+  /** Names the alarm event that is current (a replaced or moved alarm's event does nothing). */
+  private alarmToken = 0;
   private pauseToken = 0;
   crashes = 0;
 
   constructor(
     readonly group: number,
     readonly id: NodeId,
-    readonly clock: PeerClock,
+    public clock: PeerClock,
     private readonly rand: Rand,
     private readonly env: PeerEnv,
   ) {
@@ -150,6 +152,25 @@ export class SimPeer implements Callee {
     this.start();
   }
 
+  /**
+   * The clock fault of RaftPeer.setClockOffset: from now on this peer's clock reads `deltaMs`
+   * more; the running replica is told, so it measures elapsed time across the step. The alarm
+   * stays at its real time (its reading on the new clock moves by the step).
+   */
+  stepClock(deltaMs: number): void {
+    this.env.log(() => `${this.name} clock step ${deltaMs > 0 ? "+" : ""}${deltaMs} ms`);
+    this.clock = new PeerClock(this.clock.offsetMs + deltaMs, this.clock.driftPpm);
+    if (this.alarmAt !== null) this.alarmAt += deltaMs;
+    this.core?.replica.clockStepped(deltaMs);
+  }
+
+  /** Restarts on another machine, whose clock is `clock` (a Durable Object may move when it wakes). */
+  migrate(clock: PeerClock): void {
+    if (this.up) throw new Error("migrate a crashed peer only");
+    this.env.log(() => `${this.name} moves: clock offset ${clock.offsetMs} ms, drift ${clock.driftPpm} ppm`);
+    this.clock = clock;
+  }
+
   /** Stops stepping, ticking and running deferred work for `ms`; then resumes with what piled up. */
   pause(ms: number): void {
     if (!this.up || this.paused) return;
@@ -212,11 +233,12 @@ export class SimPeer implements Callee {
     const next = Math.max(now + 1, Math.min(core.replica.nextWakeup(), deadline));
     if (this.alarmAt !== null && this.alarmAt <= next) return;
     this.alarmAt = next;
-    this.env.world.at(this.clock.realAt(next), () => this.alarm(next), this);
+    const token = ++this.alarmToken;
+    this.env.world.at(this.clock.realAt(next), () => this.alarm(token), this);
   }
 
-  private alarm(at: number): void {
-    if (this.alarmAt !== at) return; // replaced by an earlier one
+  private alarm(token: number): void {
+    if (this.alarmToken !== token) return; // replaced by an earlier one
     this.alarmAt = null;
     const core = this.core;
     if (core === undefined) return;

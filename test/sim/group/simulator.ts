@@ -165,7 +165,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   }
 
   // ---- phase 1: faults ------------------------------------------------------------------------
-  const injector = new Faults(faultRand, rates, groups, nets, log);
+  const injector = new Faults(faultRand, rates, groups, nets, { maxOffsetMs, maxDriftPpm }, log);
   faults = injector;
   const faultStep = () => {
     if (phase !== "faults") return;
