@@ -88,6 +88,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   };
 
   // ---- the system -----------------------------------------------------------------------------
+  let phase: Phase = "faults";
   let faults: Faults | undefined;
   const replicas = new ReplicaChecker(
     groupCount,
@@ -140,7 +141,6 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     replicas,
     log,
   });
-  let phase: Phase = "faults";
   const workload = new Workload(workloadCfg, {
     world,
     rand: rand.fork(),
