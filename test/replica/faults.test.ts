@@ -5,8 +5,9 @@
 import { describe, expect, it } from "vitest";
 import type { LockReply } from "../../shared/locks/lock-service.js";
 import type { QueueReply } from "../../shared/queue/queue-service.js";
+import { message } from "../../shared/raft/index.js";
 import { encodeCommand } from "../../shared/replica/dedup.js";
-import { CommandFailedError, OutcomeUnknownError } from "../../shared/replica/replica.js";
+import { CommandFailedError, NotLeaderError, OutcomeUnknownError } from "../../shared/replica/replica.js";
 import { TestCluster } from "./harness.js";
 
 const acquire = (owner: string, ttlMs = 10_000, waitMs = 0) =>
@@ -260,5 +261,29 @@ describe("fault 3: the exactly-once memory", () => {
     at += 6 * 60_000;
     apply("later:0", { type: "ack", queue: "q", shard: 0, receipts: [] });
     expect(machine.snapshot().length).toBeLessThan(100_000);
+  });
+});
+
+describe("a leader deposed by a message it steps", () => {
+  it("fails its pending reads and serving waiters at once, and never serves them in a later term", async () => {
+    const c = new TestCluster(3);
+    const old = await c.elect();
+    const r = c.core(old).replica;
+    const other = old === 1 ? 2 : 1;
+    let read: unknown = "pending";
+    r.read().then(
+      () => {
+        read = "resolved";
+      },
+      (e) => {
+        read = e;
+      },
+    );
+    // A heartbeat of a later term, stepped inside receive(): it deposes the leader there.
+    const term = r.raw.raft.term + 1;
+    r.receive(other, [message({ type: "heartbeat", from: other, to: old, term })], c.clock(old));
+    await Promise.resolve();
+    expect(r.isLeader()).toBe(false);
+    expect(read).toBeInstanceOf(NotLeaderError);
   });
 });
