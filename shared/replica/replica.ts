@@ -105,6 +105,8 @@ interface PendingProposal<R> {
 }
 
 interface PendingRead {
+  /** The term this replica led when the read came in: only that leadership can serve it. */
+  term: number;
   index: number;
   resolve: () => void;
   reject: (e: Error) => void;
@@ -123,7 +125,7 @@ export class Replica<R> {
   private readonly reads = new Map<string, PendingRead>();
   private readonly lastHeard = new Map<NodeId, number>();
   /** Callers waiting for this leader to serve (see whenServing). */
-  private servingWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private servingWaiters: { term: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private readSeq = 0;
   private lastTick: number;
   private flushQueued = false;
@@ -185,7 +187,8 @@ export class Replica<R> {
   whenServing(): Promise<void> {
     if (this.servesReads()) return Promise.resolve();
     if (!this.isLeader()) return Promise.reject(new NotLeaderError(this.leader()));
-    return new Promise((resolve, reject) => this.servingWaiters.push({ resolve, reject }));
+    const term = this.raw.raft.term;
+    return new Promise((resolve, reject) => this.servingWaiters.push({ term, resolve, reject }));
   }
 
   /**
@@ -305,7 +308,8 @@ export class Replica<R> {
     const context = `${this.cfg.id}:${++this.readSeq}`;
     this.raw.readIndex(context);
     this.queueFlush();
-    return new Promise((resolve, reject) => this.reads.set(context, { index: -1, resolve, reject }));
+    const term = this.raw.raft.term;
+    return new Promise((resolve, reject) => this.reads.set(context, { term, index: -1, resolve, reject }));
   }
 
   /** Messages from peer `from`. Returns the replies to it, so they can ride back on the same call. */
@@ -388,7 +392,6 @@ export class Replica<R> {
   private flush(replyTo: NodeId): Message[] {
     const replies: Message[] = [];
     if (this.stopped) return replies;
-    const wasLeader = this.isLeader();
     while (this.raw.hasReady()) {
       const rd = this.raw.ready();
       if (this.cfg.storage.persist(rd) && this.cfg.whenDurable !== undefined) {
@@ -417,16 +420,29 @@ export class Replica<R> {
       this.resolveReads();
       this.maybeCompact();
     }
-    if (wasLeader && !this.isLeader()) {
-      // Reads wait for a ReadState that a deposed leader will never get: fail them fast.
-      // Proposals stay: they may still commit under the new leader, and apply tells.
-      const err = new NotLeaderError(this.leader());
-      for (const r of this.reads.values()) r.reject(err);
-      this.reads.clear();
-      for (const w of this.servingWaiters) w.reject(err);
-      this.servingWaiters = [];
-    }
+    this.failStaleWaiters();
     return replies;
+  }
+
+  /**
+   * Reads and serving waiters belong to the leadership (term) they arrived in. Once this replica
+   * no longer leads in that term — deposed by a message or a tick stepped before this flush, or
+   * leading again in a later term — they fail at once: a deposed leader never gets their
+   * ReadState, and a later leadership must not run requests the Worker has long answered.
+   * Proposals stay: they may still commit under the new leader, and apply tells.
+   */
+  private failStaleWaiters(): void {
+    const leading = this.isLeader() ? this.raw.raft.term : -1;
+    const err = new NotLeaderError(this.leader());
+    for (const [ctx, r] of this.reads) {
+      if (r.term === leading) continue;
+      this.reads.delete(ctx);
+      r.reject(err);
+    }
+    const stale = this.servingWaiters.filter((w) => w.term !== leading);
+    if (stale.length === 0) return;
+    this.servingWaiters = this.servingWaiters.filter((w) => w.term === leading);
+    for (const w of stale) w.reject(err);
   }
 
   /**
@@ -494,8 +510,12 @@ export class Replica<R> {
     const t = this.cfg.machineTime?.() ?? local;
     // A fresh group (no command applied yet) starts group time at its first leader's clock.
     this.anchor = { t: t > 0 ? t : local, l: local, term };
-    for (const w of this.servingWaiters) w.resolve();
+    const waiting = this.servingWaiters;
     this.servingWaiters = [];
+    for (const w of waiting) {
+      if (w.term === term) w.resolve();
+      else w.reject(new NotLeaderError(this.leader()));
+    }
   }
 
   private resolveReads(): void {
