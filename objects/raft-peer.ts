@@ -106,7 +106,7 @@ export class RaftPeer extends DurableObject<Env> {
       name,
       forwarded,
       (leader, leaderName) => leader.lock(leaderName, req, requestId, true),
-      (core) => core.locks.handle(req, requestId),
+      (core, signal) => core.locks.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
     );
   }
@@ -121,7 +121,7 @@ export class RaftPeer extends DurableObject<Env> {
       name,
       forwarded,
       (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
-      (core) => core.queues.handle(req, requestId),
+      (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
     );
   }
@@ -145,12 +145,12 @@ export class RaftPeer extends DurableObject<Env> {
     name: string,
     forwarded: boolean,
     forward: (leader: DurableObjectStub<RaftPeer>, leaderName: string) => Promise<PeerReply<T>>,
-    handle: (core: Core) => Promise<T>,
+    handle: (core: Core, signal: AbortSignal) => Promise<T>,
     timeoutMs: number,
   ): Promise<PeerReply<T>> {
     const core = this.start(name);
     if (core === undefined) return this.down();
-    if (core.replica.isLeader()) return this.guard(core, () => handle(core), timeoutMs);
+    if (core.replica.isLeader()) return this.guard(core, (signal) => handle(core, signal), timeoutMs);
     const leader = core.replica.leader();
     if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
     return forward(this.peer(leader), peerName(this.group, leader));
@@ -337,13 +337,22 @@ export class RaftPeer extends DurableObject<Env> {
     void this.ctx.storage.setAlarm(next - this.clockOffset);
   }
 
-  private async guard<T>(core: Core, work: () => Promise<T>, timeoutMs: number): Promise<PeerReply<T>> {
+  /** Runs `work`, answering "timeout" after `timeoutMs`; then `work` is told to give up (`signal`). */
+  private async guard<T>(
+    core: Core,
+    work: (signal: AbortSignal) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<PeerReply<T>> {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new AbortController();
     const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), timeoutMs);
+      timer = setTimeout(() => {
+        gaveUp.abort();
+        resolve("timeout");
+      }, timeoutMs);
     });
     try {
-      const out = await Promise.race([work(), timeout]);
+      const out = await Promise.race([work(gaveUp.signal), timeout]);
       if (out === "timeout") return { ok: false, error: "timeout" };
       return { ok: true, value: out };
     } catch (e) {

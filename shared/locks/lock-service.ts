@@ -85,18 +85,22 @@ export class LockService {
    * Serves one request on the leader (throws NotLeaderError elsewhere). `requestId` makes a retry
    * of the same request at another peer apply at most once (shared/replica/dedup.ts).
    */
-  async handle(req: LockRequest, requestId: string): Promise<LockReply> {
-    return this.toWall(await this.serve(req, requestId));
+  /**
+   * `signal`: the caller gave up (the peer answered "timeout"): nothing is proposed after that, so
+   * a request the Worker answered 503 cannot take effect later, when this leader starts to serve.
+   */
+  async handle(req: LockRequest, requestId: string, signal?: AbortSignal): Promise<LockReply> {
+    return this.toWall(await this.serve(req, requestId, signal));
   }
 
-  private async serve(req: LockRequest, requestId: string): Promise<LockReply> {
+  private async serve(req: LockRequest, requestId: string, signal?: AbortSignal): Promise<LockReply> {
     if (req.op === "view") {
       await this.replica.read();
       await this.replica.whenServing();
       return { type: "view", view: this.table.view(req.resource, this.now()) };
     }
     if (req.op !== "acquire") {
-      const applied = await this.propose(req.op, req, requestId);
+      const applied = await this.propose(req.op, req, requestId, signal);
       return applied.result;
     }
     // Listen before proposing: the grant may be applied in the same flush as the wait itself.
@@ -111,7 +115,7 @@ export class LockService {
     this.interests.set(key, list);
     try {
       const { op: _op, ...fields } = req;
-      const applied = await this.propose("acquire", fields, requestId);
+      const applied = await this.propose("acquire", fields, requestId, signal);
       if (applied.result.type !== "waiting") return applied.result;
       this.onWaiting();
       const patience = applied.result.deadline - this.now() + WAIT_GRACE_MS;
@@ -172,8 +176,10 @@ export class LockService {
     type: T,
     fields: Omit<Extract<LockCommand, { type: T }>, "type" | "now">,
     id: string,
+    signal?: AbortSignal,
   ): Promise<LockApplied> {
     await this.replica.whenServing();
+    signal?.throwIfAborted();
     const cmd = { ...fields, type, now: this.now() } as LockCommand;
     const applied = await this.replica.propose(encodeCommand(id, cmd));
     if (applied?.kind !== "lock") throw new Error("lock command applied as something else");

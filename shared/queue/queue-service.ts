@@ -84,10 +84,11 @@ export class QueueService {
     }
   }
 
-  async handle(req: QueueRequest, requestId: string): Promise<QueueReply> {
+  /** `signal`: the caller gave up; nothing is proposed after that (see LockService.handle). */
+  async handle(req: QueueRequest, requestId: string, signal?: AbortSignal): Promise<QueueReply> {
     switch (req.op) {
       case "receive":
-        return this.receive(req, requestId);
+        return this.receive(req, requestId, signal);
       case "wait":
         return { type: "waited", ready: await this.wait(req.queue, req.shards, req.timeoutMs) };
       case "stats": {
@@ -105,24 +106,32 @@ export class QueueService {
         return { type: "metrics", totals: this.table.totals(), depths };
       }
       case "enqueue":
-        return this.propose({ type: "enqueue", queue: req.queue, shard: req.shard, messages: req.messages }, requestId);
+        return this.propose(
+          { type: "enqueue", queue: req.queue, shard: req.shard, messages: req.messages },
+          requestId,
+          signal,
+        );
       case "ack":
-        return this.propose({ type: "ack", queue: req.queue, shard: req.shard, receipts: req.receipts }, requestId);
+        return this.propose(
+          { type: "ack", queue: req.queue, shard: req.shard, receipts: req.receipts },
+          requestId,
+          signal,
+        );
       case "nack": {
         const { op: _op, ...fields } = req;
-        return this.propose({ ...fields, type: "nack" }, requestId);
+        return this.propose({ ...fields, type: "nack" }, requestId, signal);
       }
       case "extend": {
         const { op: _op, ...fields } = req;
-        return this.propose({ ...fields, type: "extend" }, requestId);
+        return this.propose({ ...fields, type: "extend" }, requestId, signal);
       }
       case "redrive": {
         const { op: _op, ...fields } = req;
-        return this.propose({ ...fields, type: "redrive" }, requestId);
+        return this.propose({ ...fields, type: "redrive" }, requestId, signal);
       }
       case "configure": {
         const { op: _op, ...fields } = req;
-        return this.propose({ ...fields, type: "configure" }, requestId);
+        return this.propose({ ...fields, type: "configure" }, requestId, signal);
       }
     }
   }
@@ -133,7 +142,11 @@ export class QueueService {
    * acknowledged before its term), and the shard's receive was never applied under this request
    * id (a retry must be proposed again, so that it answers with the deliveries of the first try).
    */
-  private async receive(req: Extract<QueueRequest, { op: "receive" }>, requestId: string): Promise<QueueReply> {
+  private async receive(
+    req: Extract<QueueRequest, { op: "receive" }>,
+    requestId: string,
+    signal?: AbortSignal,
+  ): Promise<QueueReply> {
     await this.replica.whenServing();
     const messages: Delivery[] = [];
     let bytes = 0;
@@ -157,6 +170,7 @@ export class QueueService {
           consumer: req.consumer,
         },
         id,
+        signal,
       );
       if (result.type !== "received") continue;
       for (const m of result.messages) {
@@ -196,8 +210,13 @@ export class QueueService {
   }
 
   /** Proposes a command stamped with group time, once this leader serves (see LockService.propose). */
-  private async propose(fields: DistributiveOmit<QueueCommand, "now">, id: string): Promise<QueueResult> {
+  private async propose(
+    fields: DistributiveOmit<QueueCommand, "now">,
+    id: string,
+    signal?: AbortSignal,
+  ): Promise<QueueResult> {
     await this.replica.whenServing();
+    signal?.throwIfAborted();
     const cmd = { ...fields, now: this.now() } as QueueCommand;
     const applied = await this.replica.propose(encodeCommand(id, cmd));
     if (applied?.kind !== "queue") throw new Error("queue command applied as something else");

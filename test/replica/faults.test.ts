@@ -287,3 +287,21 @@ describe("a leader deposed by a message it steps", () => {
     expect(read).toBeInstanceOf(NotLeaderError);
   });
 });
+
+describe("a request its caller gave up on", () => {
+  it("is never proposed once the peer answered timeout, even when the leader serves later", async () => {
+    const c = new TestCluster(3);
+    await c.advance(5000, () => c.leader() !== undefined);
+    const leader = c.leader() as number;
+    // Elected, but its term's first entry cannot commit yet: it cannot serve.
+    for (const o of [1, 2, 3]) if (o !== leader) c.cut.add(`${leader}>${o}`).add(`${o}>${leader}`);
+    expect(c.core(leader).replica.servesReads()).toBe(false);
+    const gaveUp = new AbortController();
+    const out = c.run(c.core(leader).locks.handle(acquire("late"), "req-late", gaveUp.signal), 3000);
+    gaveUp.abort(); // the peer's guard answered "timeout" and the Worker answered 503
+    c.cut.clear();
+    expect((await out).done).toBe(false);
+    await c.advance(500);
+    for (const id of [1, 2, 3]) expect(c.core(id).state.locks.view("r", 0).holders).toEqual([]);
+  });
+});

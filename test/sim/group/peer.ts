@@ -258,7 +258,7 @@ export class SimPeer implements Callee {
     return this.serve(
       forwarded,
       (leader) => leader.lock(req, requestId, true),
-      (core) => core.locks.handle(req, requestId),
+      (core, signal) => core.locks.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
     );
   }
@@ -279,7 +279,7 @@ export class SimPeer implements Callee {
     return this.serve(
       forwarded,
       (leader) => leader.queues(req, requestId, true),
-      (core) => core.queues.handle(req, requestId),
+      (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
     );
   }
@@ -287,13 +287,13 @@ export class SimPeer implements Callee {
   private async serve<T>(
     forwarded: boolean,
     forward: (leader: SimPeer) => Promise<PeerReply<T>>,
-    handle: (core: GroupCore) => Promise<T>,
+    handle: (core: GroupCore, signal: AbortSignal) => Promise<T>,
     timeoutMs: number,
   ): Promise<PeerReply<T>> {
     const core = this.core;
     if (core === undefined) return { ok: false, error: "down" };
     this.arm();
-    if (core.replica.isLeader()) return this.guard(core, () => handle(core), timeoutMs);
+    if (core.replica.isLeader()) return this.guard(core, (signal) => handle(core, signal), timeoutMs);
     const leader = core.replica.leader();
     const net = this.env.net;
     if (forwarded || leader === 0 || net.isBlocked(this.id, leader)) return { ok: false, error: "not-leader", leader };
@@ -305,13 +305,25 @@ export class SimPeer implements Callee {
     return rpc(this.env.world, leg(this.id, leader), leg(leader, this.id), target, () => forward(target), this);
   }
 
-  private async guard<T>(core: GroupCore, work: () => Promise<T>, timeoutMs: number): Promise<PeerReply<T>> {
+  private async guard<T>(
+    core: GroupCore,
+    work: (signal: AbortSignal) => Promise<T>,
+    timeoutMs: number,
+  ): Promise<PeerReply<T>> {
     const life = this.life;
+    const gaveUp = new AbortController();
     const timeout = new Promise<"timeout">((resolve) => {
-      this.env.world.after(this.clock.realDuration(timeoutMs), () => resolve("timeout"), this);
+      this.env.world.after(
+        this.clock.realDuration(timeoutMs),
+        () => {
+          gaveUp.abort();
+          resolve("timeout");
+        },
+        this,
+      );
     });
     try {
-      const out = await Promise.race([work(), timeout]);
+      const out = await Promise.race([work(gaveUp.signal), timeout]);
       if (out === "timeout") return { ok: false, error: "timeout" };
       if (typeof out === "object" && out !== null) answeredBy.set(out, this.name);
       if (this.env.crashAfterAnswer(this)) this.env.world.after(0, () => this.crash("after answering"), this);
