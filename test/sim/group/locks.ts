@@ -2,7 +2,7 @@
  * The lock history as clients lived it, in real (simulated) time, and its checks.
  *
  * A client holds a lock from the moment it receives the grant until the earliest of: the send
- * time of the acquire plus the TTL (less a margin for clock drift, see below), the moment it sends
+ * time of the acquire plus the TTL (less 2 ms, see below), the moment it sends
  * a release, and the moment it sends another acquire of the same resource (a mode change ends the
  * old holding). A renew sets the end to its send time plus its TTL (it may shorten the lease, so
  * the earlier end counts until it is answered "renewed"). Every
@@ -15,11 +15,14 @@
  *   either is exclusive (a shared re-acquire may renew a grant whose answer the client never got,
  *   keeping that grant's older token while other shared holders came in).
  *
- * Drift margin: a lease of `ttl` measured by clocks that run up to `rho` fast in real time can
- * end `ttl·rho` early for each clock that measured part of it; the margin is 2·ttl·rho + 2 ms
- * (the 2 ms for whole-millisecond clocks). Offsets get no margin: they must not matter.
+ * No margin for drift or offsets: the cores are told the drift bound (`maxDriftPpm`) and their
+ * group clock runs that much slow, so neither may end a lease early. The only margin is 2 ms,
+ * for whole-millisecond clocks.
  */
 import type { LockMode } from "../../../shared/locks/types.js";
+
+/** Clocks read whole milliseconds. */
+const ROUNDING_MS = 2;
 
 export interface Holding {
   owner: string;
@@ -39,14 +42,7 @@ export class LockChecker {
   readonly holdings: Holding[] = [];
   counts = { acquires: 0, granted: 0, renewed: 0, releases: 0 };
 
-  constructor(
-    private readonly maxDriftPpm: number,
-    private readonly violation: (what: string) => void,
-  ) {}
-
-  private margin(ttlMs: number): number {
-    return Math.ceil((2 * ttlMs * this.maxDriftPpm) / 1e6) + 2;
-  }
+  constructor(private readonly violation: (what: string) => void) {}
 
   private close(owner: string, resource: string, at: number): void {
     const key = `${resource}\0${owner}`;
@@ -83,7 +79,7 @@ export class LockChecker {
       token: g.token,
       requestedAt,
       start: at,
-      end: sentAt + g.ttlMs - this.margin(g.ttlMs),
+      end: sentAt + g.ttlMs - ROUNDING_MS,
     };
     if (h.end > h.start) this.open.set(key, h);
   }
@@ -94,14 +90,14 @@ export class LockChecker {
    */
   renewSent(owner: string, resource: string, ttlMs: number, at: number): void {
     const h = this.open.get(`${resource}\0${owner}`);
-    if (h !== undefined) h.end = Math.min(h.end, at + ttlMs - this.margin(ttlMs));
+    if (h !== undefined) h.end = Math.min(h.end, at + ttlMs - ROUNDING_MS);
   }
 
   /** The renew sent at `sentAt` with `ttlMs` was answered "renewed" at `at`: the lease ends TTL after it. */
   renewed(owner: string, resource: string, ttlMs: number, sentAt: number, at: number): void {
     this.counts.renewed++;
     const h = this.open.get(`${resource}\0${owner}`);
-    const end = sentAt + ttlMs - this.margin(ttlMs);
+    const end = sentAt + ttlMs - ROUNDING_MS;
     if (h === undefined) {
       const last = this.lastGrant.get(`${resource}\0${owner}`);
       // Renewed after the client's own view had ended: the lease was still live when it applied.

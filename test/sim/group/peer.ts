@@ -51,6 +51,8 @@ export interface PeerEnv {
   chunking: Chunking;
   /** Longest time a write takes to become durable (storage.sync()). */
   diskMs: number;
+  /** The drift bound the cores are told (the peers' clocks drift at most this much). */
+  maxDriftPpm: number;
   bug: Bug | undefined;
   /** Asked after every answer this peer gives as leader: crash right after it? */
   crashAfterAnswer: (peer: SimPeer) => boolean;
@@ -116,6 +118,7 @@ export class SimPeer implements Callee {
       sleep: (ms) => world.sleep(this.clock.realDuration(ms), this),
       defer: (fn) => world.after(0, () => this.run(fn), this),
       whenDurable: () => world.sleep(this.rand.int(this.env.diskMs + 1), this),
+      maxDriftPpm: this.env.maxDriftPpm,
     });
     // The planted bugs that need the lead's seams (Replica.servesReads, Replica.groupNow): until
     // those exist, today's code behaves like the bug anyway.

@@ -97,7 +97,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     () => world.now,
     (p) => faults?.elected(p, phase === "faults"),
   );
-  const locks = new LockChecker(maxDriftPpm, violation);
+  const locks = new LockChecker(violation);
   const linear = new LinearLocks();
   const queues = new QueueChecker(violation);
   const groups: SimPeer[][] = [];
@@ -120,6 +120,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         compactEvery,
         chunking: { units: chunkUnits, naive: opts.bug === "naiveSnapshotChunks" },
         diskMs,
+        maxDriftPpm,
         bug: opts.bug,
         onStart: (p, core) => replicas.attach(p, core),
         crashAfterAnswer: () => faults?.answered(phase === "faults") ?? false,
