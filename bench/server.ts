@@ -18,6 +18,8 @@ const LOG_TAIL_CHARS = 8_000;
 
 export interface Server {
   origin: string;
+  /** Where the server keeps its Durable Objects' storage (removed by stop()). */
+  dataDir: string;
   /** The tail of what the server wrote to stderr, for failure reports. */
   stderr(): string;
   running(): boolean;
@@ -71,6 +73,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ser
 
   const server: Server = {
     origin: `http://127.0.0.1:${port}`,
+    dataDir,
     stderr: () => stderr,
     running: () => running,
     stop() {
