@@ -1,5 +1,5 @@
 /**
- * npm run bench:peer-memory [-- --messages 100000 --concurrency 8]
+ * npm run bench:peer-memory [-- --messages 100000 --concurrency 8 --idle 0]
  * A real server (`npm start` on Miniflare, fresh DATA_DIR) takes N 1-KB messages through send,
  * receive and ack (batches of 10); then it reports the workerd process's resident memory (every
  * peer of every group lives in it), the size of the Durable Objects' storage, and the queue left.
@@ -15,6 +15,8 @@ function num(name: string, fallback: number): number {
 
 const messages = num("messages", 100_000);
 const concurrency = num("concurrency", 8);
+/** Seconds to wait afterwards (past the retry and dedup windows), then measure again. */
+const idle = num("idle", 0);
 const BATCH = 10;
 const body = "x".repeat(1000); // 1,002 bytes of JSON
 
@@ -70,6 +72,16 @@ try {
   console.log(
     `workerd after: ${workerdRssMb().toFixed(0)} MB resident; storage ${duMb(server.dataDir).toFixed(1)} MB on disk`,
   );
+  if (idle > 0) {
+    await new Promise((r) => setTimeout(r, idle * 1000));
+    // One command per group moves group time on, so each forgets what its windows let go.
+    for (let i = 0; i < 24; i++) {
+      await client.call("POST", "/v1/queues/mem/messages", { messages: [{ body: 0, key: `k${i}` }] });
+    }
+    console.log(
+      `after ${idle} s idle: ${workerdRssMb().toFixed(0)} MB resident; storage ${duMb(server.dataDir).toFixed(1)} MB`,
+    );
+  }
   await client.close();
 } finally {
   await server.stop();
