@@ -8,31 +8,17 @@ import {
   shapeMismatch,
 } from "../shared/cluster.js";
 import { createGroupCore, type GroupCore } from "../shared/group/core.js";
+import { type PeerReply, replyForError } from "../shared/group/peer-reply.js";
 import type { IdempotencyRequest } from "../shared/idempotency/service.js";
 import type { IdemResult } from "../shared/idempotency/types.js";
 import type { LockReply, LockRequest } from "../shared/locks/lock-service.js";
 import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
-import { type ConfChange, type Message, type NodeId, ProposalDroppedError, Rand } from "../shared/raft/index.js";
-import {
-  CommandFailedError,
-  NotLeaderError,
-  OutcomeUnknownError,
-  ProposalLostError,
-} from "../shared/replica/replica.js";
+import { type ConfChange, type Message, type NodeId, Rand } from "../shared/raft/index.js";
 import type { Env } from "../workers/env.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 
-/** What a peer answers: a value, or why not (so the Worker can retry elsewhere). */
-export type PeerReply<T> =
-  | { ok: true; value: T }
-  | { ok: false; error: "not-leader"; leader: NodeId }
-  | { ok: false; error: "down" }
-  | { ok: false; error: "timeout" }
-  /** The command was committed but could not be applied (a bug or an input the routes let through). */
-  | { ok: false; error: "failed"; detail: string }
-  /** The settings disagree with the cluster shape stored with the data: the peer refuses to start. */
-  | { ok: false; error: "misconfigured"; detail: string };
+export type { PeerReply } from "../shared/group/peer-reply.js";
 
 export interface PeerStatus {
   id: NodeId;
@@ -356,14 +342,8 @@ export class RaftPeer extends DurableObject<Env> {
       if (out === "timeout") return { ok: false, error: "timeout" };
       return { ok: true, value: out };
     } catch (e) {
-      if (e instanceof NotLeaderError) return { ok: false, error: "not-leader", leader: e.leader };
-      // Refused before anything was appended (e.g. a leadership transfer is under way).
-      if (e instanceof ProposalDroppedError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      // Superseded by a new leader: it did not happen; the caller retries at the new leader.
-      if (e instanceof ProposalLostError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      // A snapshot replaced the log around it: a retry with the same request id applies it at most once.
-      if (e instanceof OutcomeUnknownError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      if (e instanceof CommandFailedError) return { ok: false, error: "failed", detail: e.message };
+      const reply = replyForError(e, core.replica);
+      if (reply !== undefined) return reply;
       if (this.crashed) return { ok: false, error: "down" };
       throw e;
     } finally {

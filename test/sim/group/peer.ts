@@ -6,25 +6,14 @@
  * timers, the storage and the network are simulated, and faults (crash, pause) come from the
  * simulator instead of admin routes.
  */
-import type { PeerReply } from "../../../objects/raft-peer.js";
+
 import { createGroupCore, type GroupCore } from "../../../shared/group/core.js";
+import { type PeerReply, replyForError } from "../../../shared/group/peer-reply.js";
 import type { IdempotencyRequest } from "../../../shared/idempotency/service.js";
 import type { IdemResult } from "../../../shared/idempotency/types.js";
 import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.js";
 import type { QueueReply, QueueRequest } from "../../../shared/queue/queue-service.js";
-import {
-  type ConfState,
-  type Message,
-  type NodeId,
-  ProposalDroppedError,
-  type Rand,
-} from "../../../shared/raft/index.js";
-import {
-  CommandFailedError,
-  NotLeaderError,
-  OutcomeUnknownError,
-  ProposalLostError,
-} from "../../../shared/replica/replica.js";
+import type { ConfState, Message, NodeId, Rand } from "../../../shared/raft/index.js";
 import { PeerClock } from "./clock.js";
 import type { PeerNetwork } from "./net.js";
 import { type Callee, RpcError, rpc } from "./rpc.js";
@@ -332,14 +321,10 @@ export class SimPeer implements Callee {
       if (this.env.crashAfterAnswer(this)) this.env.world.after(0, () => this.crash("after answering"), this);
       return { ok: true, value: out };
     } catch (e) {
-      if (e instanceof NotLeaderError) return { ok: false, error: "not-leader", leader: e.leader };
-      if (e instanceof ProposalDroppedError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      if (e instanceof ProposalLostError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      if (e instanceof OutcomeUnknownError) return { ok: false, error: "not-leader", leader: core.replica.leader() };
-      if (e instanceof CommandFailedError) {
-        this.env.onError(this, e); // a committed command the state machine could not apply: a bug
-        return { ok: false, error: "failed", detail: e.message };
-      }
+      const reply = replyForError(e, core.replica);
+      // A committed command the state machine could not apply is a bug in the simulated code.
+      if (reply?.ok === false && reply.error === "failed") this.env.onError(this, e);
+      if (reply !== undefined) return reply;
       if (this.life !== life) return { ok: false, error: "down" };
       this.env.onError(this, e);
       throw e;
