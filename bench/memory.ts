@@ -4,13 +4,12 @@
  * through one group's replicated state (createGroupMachine: the exact state every peer applies).
  * Prints the snapshot size and the heap right after, and again once the retry windows passed.
  */
+
+import { intFlag } from "../scripts/args.js";
 import { createGroupMachine } from "../shared/group/core.js";
 import { encodeCommand } from "../shared/replica/dedup.js";
 
-function num(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const num = (name: string, fallback: number): number => intFlag(name) ?? fallback;
 
 const messages = num("messages", 100_000);
 const batch = num("batch", 1);

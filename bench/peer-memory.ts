@@ -5,13 +5,11 @@
  * peer of every group lives in it), the size of the Durable Objects' storage, and the queue left.
  */
 import { execFileSync } from "node:child_process";
+import { intFlag } from "../scripts/args.js";
 import { Client } from "./http.js";
 import { startServer, waitReady } from "./server.js";
 
-function num(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const num = (name: string, fallback: number): number => intFlag(name) ?? fallback;
 
 const messages = num("messages", 100_000);
 const concurrency = num("concurrency", 8);

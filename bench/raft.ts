@@ -4,12 +4,11 @@
  * Each tick the leader proposes one batch and every message in flight moves one hop, so commit
  * latency in ticks counts round trips. Prints committed commands/s and p50/p99 latency in ticks.
  */
+
+import { intFlag } from "../scripts/args.js";
 import { MemoryStorage, type Message, Rand, RawNode } from "../shared/raft/index.js";
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
+const arg = (name: string, fallback: number): number => intFlag(name) ?? fallback;
 
 const seconds = arg("seconds", 5);
 const batch = arg("batch", 256);

@@ -4,20 +4,9 @@
  * Prints one final line `simulate: <seeds> seeds, <steps> steps, <violations> violations`, exit 1 on any.
  */
 
+import { flag as arg, intFlag as num } from "../../scripts/args.js";
 import type { Bug } from "./node.js";
 import { simulate } from "./simulator.js";
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-function num(name: string): number | undefined {
-  const v = arg(name);
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
-  return n;
-}
 
 const single = num("seed");
 const from = single ?? num("from") ?? 1;
