@@ -2,50 +2,13 @@
 import { describe, expect, it } from "vitest";
 import { Rand } from "../../shared/raft/rand";
 import { isWellFormedText, splitText, sqliteTextRoundTrip } from "../../shared/replica/chunks";
+import { randomText } from "../helpers/random-text";
+
+/** Long runs across chunk boundaries, and JSON escapes written out as text. */
+const TEXT = { maxRun: 60, escapes: true };
 
 const isHigh = (u: number) => u >= 0xd800 && u <= 0xdbff;
 const isLow = (u: number) => u >= 0xdc00 && u <= 0xdfff;
-
-const EMOJI = ["😀", "💩", "🇫🇷", "👩‍👩‍👧", "🏳️‍🌈", "𝄞", "𠜎", "\u{10000}", "\u{10FFFF}"];
-const BMP = ["é", "中", "\u00a0", "\ufffd", "\uffff", "\ue000", "\u2028", "\ud7ff"];
-const ESCAPES = ["\\ud83d", "\\ude00", "\\ud83d\\ude00", '\\"', "\\\\", "\\u0000"];
-
-/**
- * Random text: ASCII, BMP, astral characters, long runs of one emoji, JSON escape sequences as
- * text, and (when `lone`) lone surrogates, high and low, anywhere (also next to pairs).
- */
-function randomText(r: Rand, maxPieces: number, lone: boolean): string {
-  let s = "";
-  const n = r.int(maxPieces + 1);
-  for (let i = 0; i < n; i++) {
-    switch (r.int(lone ? 8 : 7)) {
-      case 0:
-        s += String.fromCharCode(r.range(0x20, 0x7e));
-        break;
-      case 1:
-        s += r.pick(BMP);
-        break;
-      case 2:
-        s += r.pick(EMOJI);
-        break;
-      case 3:
-        s += String.fromCodePoint(r.range(0x10000, 0x10ffff));
-        break;
-      case 4:
-        s += r.pick(EMOJI).repeat(r.range(1, 60));
-        break;
-      case 5:
-        s += r.pick(ESCAPES);
-        break;
-      case 6:
-        s += "x".repeat(r.range(1, 30));
-        break;
-      default:
-        s += String.fromCharCode(r.chance(1, 2) ? r.range(0xd800, 0xdbff) : r.range(0xdc00, 0xdfff));
-    }
-  }
-  return s;
-}
 
 /** An oracle written another way: code point by code point, a lone surrogate reads back as 3 U+FFFD. */
 function oracleRoundTrip(s: string): string {
@@ -121,7 +84,7 @@ describe("splitText", () => {
   it("is lossless and cuts only between whole characters, for random text and every size 1..12 (500 seeds)", () => {
     for (let seed = 1; seed <= 500; seed++) {
       const r = new Rand(seed);
-      const text = randomText(r, 40, true);
+      const text = randomText(r, 40, { ...TEXT, lone: true });
       for (let max = 1; max <= 12; max++) checkSplit(text, max);
       checkSplit(text, r.range(1, Math.max(1, text.length + 2)));
     }
@@ -130,8 +93,8 @@ describe("splitText", () => {
   it("every chunk of well-formed text survives SQLite TEXT; JSON text of any string does too (500 seeds)", () => {
     for (let seed = 1; seed <= 500; seed++) {
       const r = new Rand(10_000 + seed);
-      const wellFormed = randomText(r, 40, false);
-      const anyString = randomText(r, 40, true);
+      const wellFormed = randomText(r, 40, TEXT);
+      const anyString = randomText(r, 40, { ...TEXT, lone: true });
       // JSON.stringify escapes lone surrogates, so its output is well-formed whatever the value.
       const json = JSON.stringify({ a: anyString, b: [wellFormed, anyString] });
       expect(isWellFormedText(wellFormed)).toBe(true);
@@ -153,7 +116,7 @@ describe("splitText", () => {
   it("the fault it fixes: cutting every N units corrupts text with astral characters", () => {
     let corrupted = 0;
     for (let seed = 1; seed <= 100; seed++) {
-      const text = JSON.stringify(randomText(new Rand(seed), 40, false));
+      const text = JSON.stringify(randomText(new Rand(seed), 40, TEXT));
       const max = 1 + (seed % 9);
       const naive: string[] = [];
       for (let at = 0; at < text.length; at += max) naive.push(text.slice(at, at + max));
@@ -178,7 +141,7 @@ describe("sqliteTextRoundTrip", () => {
   it("matches an independent oracle and the platform's isWellFormed (1000 seeds)", () => {
     const native = (s: string) => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
     for (let seed = 1; seed <= 1000; seed++) {
-      const s = randomText(new Rand(seed), 30, true);
+      const s = randomText(new Rand(seed), 30, { ...TEXT, lone: true });
       const out = sqliteTextRoundTrip(s);
       expect(out).toBe(oracleRoundTrip(s));
       expect(isWellFormedText(s)).toBe(native(s));

@@ -9,7 +9,11 @@ import type { ConfState, Entry } from "../../shared/raft/index";
 import { Rand } from "../../shared/raft/rand";
 import { isWellFormedText, splitText, sqliteTextRoundTrip } from "../../shared/replica/chunks";
 import { groupOf } from "../../workers/groups";
+import { EMOJI, randomText } from "../helpers/random-text";
 import { clusterGroups, post, ready, waitFor } from "./client";
+
+/** Lone surrogates and JSON-escape look-alikes too: any JavaScript string a value may hold. */
+const TEXT = { maxRun: 40, escapes: true, lone: true };
 
 const genesis: ConfState = { voters: [1, 2, 3], learners: [] };
 
@@ -30,44 +34,6 @@ async function restart(name: string): Promise<void> {
   await evictDurableObject(object(name));
 }
 
-const EMOJI = ["😀", "💩", "🇫🇷", "👩‍👩‍👧", "🏳️‍🌈", "𝄞", "𠜎", "\u{10FFFF}", "\u{1F9D1}\u{1F3FD}\u200D\u{1F680}"];
-const BMP = ["é", "中", "\u00a0", "\ufffd", "\uffff", "\ue000", "\u2028", "ß", "Ω"];
-const ESCAPES = ["\\ud83d", "\\ude00", "\\ud83d\\ude00", '\\"', "\\\\", "\\u0000", "\\n"];
-
-/** Random text mixing ASCII, BMP, astral characters, lone surrogates and JSON-escape look-alikes. */
-function randomText(r: Rand, maxPieces: number): string {
-  let s = "";
-  const n = r.int(maxPieces + 1);
-  for (let i = 0; i < n; i++) {
-    switch (r.int(8)) {
-      case 0:
-        s += String.fromCharCode(r.range(0x20, 0x7e));
-        break;
-      case 1:
-        s += r.pick(BMP);
-        break;
-      case 2:
-        s += r.pick(EMOJI);
-        break;
-      case 3:
-        s += String.fromCodePoint(r.range(0x10000, 0x10ffff));
-        break;
-      case 4: // a lone surrogate in the value: JSON.stringify writes it as a \udxxx escape
-        s += String.fromCharCode(r.chance(1, 2) ? r.range(0xd800, 0xdbff) : r.range(0xdc00, 0xdfff));
-        break;
-      case 5:
-        s += r.pick(ESCAPES);
-        break;
-      case 6:
-        s += r.pick(['"', "\\", "\n", "\u0000", "\t", "/"]);
-        break;
-      default: // a long run of one astral character
-        s += r.pick(EMOJI).repeat(r.range(1, 40));
-    }
-  }
-  return s;
-}
-
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 function randomJson(r: Rand, depth: number): Json {
@@ -78,12 +44,12 @@ function randomJson(r: Rand, depth: number): Json {
       return r.int(2_000_001) - 1_000_000;
     case 2:
     case 3:
-      return randomText(r, 30);
+      return randomText(r, 30, TEXT);
     case 4:
       return Array.from({ length: r.int(6) }, () => randomJson(r, depth - 1));
     default: {
       const o: { [k: string]: Json } = {};
-      for (let i = r.int(6); i > 0; i--) o[randomText(r, 4)] = randomJson(r, depth - 1);
+      for (let i = r.int(6); i > 0; i--) o[randomText(r, 4, TEXT)] = randomJson(r, depth - 1);
       return o;
     }
   }
@@ -102,7 +68,7 @@ describe("snapshot fidelity in Durable Object SQLite", () => {
     const name = "create";
     for (let seed = 1; seed <= 60; seed++) {
       const r = new Rand(seed);
-      const value = { seed, state: randomJson(r, 4), tail: randomText(r, 60) };
+      const value = { seed, state: randomJson(r, 4), tail: randomText(r, 60, TEXT) };
       const data = JSON.stringify(value);
       const chunk = 1 + (seed % 9);
       // Log entry `seed`, then compacted into a snapshot at it (each round's snapshot replaces the last).
@@ -154,7 +120,7 @@ describe("snapshot fidelity in Durable Object SQLite", () => {
       index: i + 1,
       term: 1,
       type: "normal",
-      data: `e1\nreq-${i}\n${i}\n${JSON.stringify({ body: randomJson(r, 3), emoji: randomText(r, 20) })}`,
+      data: `e1\nreq-${i}\n${i}\n${JSON.stringify({ body: randomJson(r, 3), emoji: randomText(r, 20, TEXT) })}`,
     }));
     await withStorage("entries", (s) => {
       s.persist({ hardState: { term: 1, vote: 1, commit: 0 }, entries });
@@ -171,10 +137,10 @@ describe("snapshot fidelity in Durable Object SQLite", () => {
   it("sqliteTextRoundTrip is what the real SQLite TEXT column does, lone surrogates included", async () => {
     const r = new Rand(99);
     const samples = ["", "a\uD83D", "\uDE00b", "\uD83D\uDE00", "\uDBFF\uDBFF", "\uDFFF\uD800", "é😀", EMOJI.join("")];
-    for (let i = 0; i < 200; i++) samples.push(randomText(r, 12));
+    for (let i = 0; i < 200; i++) samples.push(randomText(r, 12, TEXT));
     // Every chunk of a well-formed string is itself stored intact.
     for (let i = 0; i < 50; i++) {
-      for (const c of splitText(JSON.stringify(randomText(r, 20)), r.range(1, 9))) samples.push(c);
+      for (const c of splitText(JSON.stringify(randomText(r, 20, TEXT)), r.range(1, 9))) samples.push(c);
     }
     const stored = await runInDurableObject(object("model"), (_instance, state) => {
       const sql = state.storage.sql;

@@ -11,6 +11,7 @@ import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.
 import type { LockMode } from "../../../shared/locks/types.js";
 import type { Delivery } from "../../../shared/queue/types.js";
 import type { Rand } from "../../../shared/raft/index.js";
+import { randomText } from "../../helpers/random-text.js";
 import type { LinearLocks } from "./linear.js";
 import type { LockChecker } from "./locks.js";
 import type { QueueChecker } from "./queues.js";
@@ -44,34 +45,6 @@ export interface WorkloadEnv {
   phase: () => Phase;
   log: (line: () => string) => void;
   onError: (e: unknown) => void;
-}
-
-const EMOJI = ["😀", "💩", "🇫🇷", "👩‍👩‍👧", "🏳️‍🌈", "𝄞", "𠜎", "🧑🏽‍🚀", "🦀", "\u{10FFFF}"];
-const BMP = ["é", "中", "ß", "Ω", "\u00a0", "\ufffd", "€", "—", "\\", '"'];
-
-/** Random well-formed text: ASCII, BMP, emoji and random astral characters (never a lone surrogate). */
-export function randomText(r: Rand, maxPieces: number): string {
-  let s = "";
-  const n = r.int(maxPieces + 1);
-  for (let i = 0; i < n; i++) {
-    switch (r.int(5)) {
-      case 0:
-        s += String.fromCharCode(r.range(0x20, 0x7e)).repeat(r.range(1, 6));
-        break;
-      case 1:
-        s += r.pick(BMP);
-        break;
-      case 2:
-        s += r.pick(EMOJI);
-        break;
-      case 3:
-        s += String.fromCodePoint(r.range(0x10000, 0x10ffff));
-        break;
-      default:
-        s += r.pick(EMOJI).repeat(r.range(1, 8));
-    }
-  }
-  return s;
 }
 
 export class Workload {
