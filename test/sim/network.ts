@@ -19,19 +19,47 @@ interface InFlight {
  * A simulated network: messages arrive after a random delay, may be dropped or duplicated, and
  * links can be cut one way (`blocked` holds "from>to" pairs) to build symmetric or one-way partitions.
  */
-export class Network {
+/** Which directed links are cut ("from>to"): symmetric and one-way partitions. */
+export class Links {
+  private readonly blocked = new Set<string>();
+
+  isBlocked(from: NodeId, to: NodeId): boolean {
+    return this.blocked.size > 0 && this.blocked.has(`${from}>${to}`);
+  }
+
+  /** Cuts every link between the sides (both ways), or only from `sides[0]` to the rest if oneWay. */
+  partition(sides: NodeId[][], oneWay: boolean): void {
+    for (const [i, a] of sides.entries()) {
+      for (const [j, b] of sides.entries()) {
+        if (i === j || (oneWay && i !== 0)) continue;
+        for (const x of a) for (const y of b) this.blocked.add(`${x}>${y}`);
+      }
+    }
+  }
+
+  heal(): void {
+    this.blocked.clear();
+  }
+
+  isPartitioned(): boolean {
+    return this.blocked.size > 0;
+  }
+}
+
+export class Network extends Links {
   private inflight: InFlight[] = [];
   private seq = 0;
-  private blocked = new Set<string>();
   faulty = true;
 
   constructor(
     private readonly rand: Rand,
     readonly faults: NetworkFaults,
-  ) {}
+  ) {
+    super();
+  }
 
   send(msg: Message, now: number): void {
-    if (this.blocked.has(`${msg.from}>${msg.to}`)) return;
+    if (this.isBlocked(msg.from, msg.to)) return;
     if (this.faulty && this.rand.chance(this.faults.dropPerMille, 1000)) return;
     const copies = this.faulty && this.rand.chance(this.faults.dupPerMille, 1000) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
@@ -51,24 +79,6 @@ export class Network {
     if (ready.length === 0) return ready;
     this.inflight = later;
     // A link cut after the send also loses what is on the wire.
-    return this.rand.shuffle(ready.filter((m) => !this.blocked.has(`${m.from}>${m.to}`)));
-  }
-
-  /** Cuts every link between the sides (both ways), or only from `sides[0]` to the rest if oneWay. */
-  partition(sides: NodeId[][], oneWay: boolean): void {
-    for (const [i, a] of sides.entries()) {
-      for (const [j, b] of sides.entries()) {
-        if (i === j || (oneWay && i !== 0)) continue;
-        for (const x of a) for (const y of b) this.blocked.add(`${x}>${y}`);
-      }
-    }
-  }
-
-  heal(): void {
-    this.blocked.clear();
-  }
-
-  isPartitioned(): boolean {
-    return this.blocked.size > 0;
+    return this.rand.shuffle(ready.filter((m) => !this.isBlocked(m.from, m.to)));
   }
 }

@@ -5,11 +5,10 @@
  * (`due(now)` every time unit), which an event queue with millisecond times does not need.
  */
 import type { NodeId, Rand } from "../../../shared/raft/index.js";
-import type { NetworkFaults } from "../network.js";
+import { Links, type NetworkFaults } from "../network.js";
 import type { Actor, World } from "./world.js";
 
-export class PeerNetwork {
-  private blocked = new Set<string>();
+export class PeerNetwork extends Links {
   /** Off once the faults heal: nothing is dropped or duplicated and every delay is the minimum. */
   faulty = true;
 
@@ -17,7 +16,9 @@ export class PeerNetwork {
     private readonly world: World,
     private readonly rand: Rand,
     readonly faults: NetworkFaults,
-  ) {}
+  ) {
+    super();
+  }
 
   /** Delivers `arrive` at `to` after a delay, unless dropped or the link is cut; maybe twice. */
   send(from: NodeId, to: NodeId, arrive: () => void, receiver: Actor): void {
@@ -38,27 +39,5 @@ export class PeerNetwork {
 
   lost(): boolean {
     return this.faulty && this.rand.chance(this.faults.dropPerMille, 1000);
-  }
-
-  isBlocked(from: NodeId, to: NodeId): boolean {
-    return this.blocked.size > 0 && this.blocked.has(`${from}>${to}`);
-  }
-
-  /** Cuts every link between the sides (both ways), or only from `sides[0]` to the rest if oneWay. */
-  partition(sides: NodeId[][], oneWay: boolean): void {
-    for (const [i, a] of sides.entries()) {
-      for (const [j, b] of sides.entries()) {
-        if (i === j || (oneWay && i !== 0)) continue;
-        for (const x of a) for (const y of b) this.blocked.add(`${x}>${y}`);
-      }
-    }
-  }
-
-  heal(): void {
-    this.blocked.clear();
-  }
-
-  isPartitioned(): boolean {
-    return this.blocked.size > 0;
   }
 }
