@@ -1,7 +1,7 @@
 /** Leadership transfer (dissertation §3.10). */
 import { describe, expect, it } from "vitest";
 import { MemoryStorage, ProposalDroppedError } from "../../shared/raft/index.js";
-import { cluster, ELECTION_TICK, ids, } from "./helpers.js";
+import { cluster, ELECTION_TICK, ids } from "./helpers.js";
 
 describe("leadership transfer", () => {
   it("a caught-up target is told to campaign at once and wins the next term, skipping pre-vote", () => {
