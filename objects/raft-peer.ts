@@ -1,5 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
+import { ORDER_TIMEOUT_MS } from "../shared/cache/directory-service.js";
+import type { DirectoryReply, DirectoryRequest } from "../shared/cache/types.js";
 import {
+  cacheSettings,
   clusterShape,
   configuredShape,
   genesisVoters,
@@ -109,6 +112,24 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
       (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
+    );
+  }
+
+  /** A cache node's request to the directory of a key on this group (shared/cache/directory-service.ts). */
+  async cache(
+    name: string,
+    req: DirectoryRequest,
+    requestId: string,
+    forwarded = false,
+  ): Promise<PeerReply<DirectoryReply>> {
+    // A write may wait out the lease of a sharer it cannot reach.
+    const timeoutMs = COMMIT_TIMEOUT_MS + 2 * ORDER_TIMEOUT_MS + cacheSettings(this.env).leaseMs;
+    return this.serve(
+      name,
+      forwarded,
+      (leader, leaderName) => leader.cache(leaderName, req, requestId, true),
+      (core, signal) => core.cache.handle(req, requestId, signal),
+      timeoutMs,
     );
   }
 
@@ -264,6 +285,13 @@ export class RaftPeer extends DurableObject<Env> {
       sleep: (ms) => new Promise<void>((r) => setTimeout(r, ms)),
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
+      cacheNodes: {
+        order: (node, order) => {
+          const ns = this.env.CACHE_NODE;
+          return ns.get(ns.idFromName(node)).order(node, this.id, order);
+        },
+      },
+      cacheLeaseMs: cacheSettings(this.env).leaseMs,
       onWaiting: () =>
         void detector
           .get(detector.idFromName("detector"))

@@ -23,6 +23,9 @@ const BINDING_NAMES = [
   "RAFT_TICK_MS",
   "QUEUE_SHARDS",
   "RAFT_COMPACT_EVERY",
+  "CACHE_NODES",
+  "CACHE_CAPACITY",
+  "CACHE_LEASE_MS",
 ] as const;
 
 /** Process environment first, then `.env` for anything it does not set. */

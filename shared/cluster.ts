@@ -126,3 +126,28 @@ export function groupName(group: number): string {
 export function genesisVoters(shape: ClusterShape): number[] {
   return Array.from({ length: shape.peers }, (_, i) => i + 1);
 }
+
+/** The cache's settings: nodes n1..nN (CACHE_NODES), lines per node (CACHE_CAPACITY), S leases (CACHE_LEASE_MS). */
+export interface CacheSettings {
+  nodes: number;
+  capacity: number;
+  leaseMs: number;
+}
+
+export function cacheSettings(env: {
+  CACHE_NODES?: string;
+  CACHE_CAPACITY?: string;
+  CACHE_LEASE_MS?: string;
+}): CacheSettings {
+  return {
+    nodes: positive(env.CACHE_NODES, 4, "CACHE_NODES", 64),
+    capacity: positive(env.CACHE_CAPACITY, 1024, "CACHE_CAPACITY", 1_000_000),
+    leaseMs: positive(env.CACHE_LEASE_MS, 10_000, "CACHE_LEASE_MS", 600_000),
+  };
+}
+
+/** `n3` → 3 when the cluster has that node; undefined otherwise. */
+export function cacheNodeName(name: string, settings: CacheSettings): string | undefined {
+  const m = /^n([1-9][0-9]*)$/.exec(name);
+  return m !== null && Number(m[1]) <= settings.nodes ? name : undefined;
+}

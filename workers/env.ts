@@ -1,3 +1,4 @@
+import type { CacheNode } from "../objects/cache-node.js";
 import type { DeadlockDetector } from "../objects/deadlock-detector.js";
 import type { RaftPeer } from "../objects/raft-peer.js";
 
@@ -5,6 +6,7 @@ import type { RaftPeer } from "../objects/raft-peer.js";
 export interface Env {
   RAFT_PEER: DurableObjectNamespace<RaftPeer>;
   DEADLOCK_DETECTOR: DurableObjectNamespace<DeadlockDetector>;
+  CACHE_NODE: DurableObjectNamespace<CacheNode>;
   API_TOKEN?: string;
   ADMIN_TOKEN?: string;
   FAULT_INJECTION?: string;
@@ -16,4 +18,10 @@ export interface Env {
   RAFT_COMPACT_EVERY?: string;
   /** Shards per queue (default 8). */
   QUEUE_SHARDS?: string;
+  /** Cache nodes n1..nN (default 4). */
+  CACHE_NODES?: string;
+  /** Lines per cache node (default 1024). */
+  CACHE_CAPACITY?: string;
+  /** S leases of cache lines, ms (default 10000): a write waits at most this long for a node it cannot reach. */
+  CACHE_LEASE_MS?: string;
 }

@@ -9,10 +9,12 @@ import { recordRequests, renderMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { problem } from "./problem.js";
 import { admin } from "./routes/admin.js";
+import { cache } from "./routes/cache.js";
 import { cluster } from "./routes/cluster.js";
 import { locks } from "./routes/locks.js";
 import { queues } from "./routes/queues.js";
 
+export { CacheNode } from "../objects/cache-node.js";
 export { DeadlockDetector } from "../objects/deadlock-detector.js";
 export { RaftPeer } from "../objects/raft-peer.js";
 export type { Env };
@@ -59,6 +61,7 @@ app.use("/v1/*", auth);
 app.use("/v1/*", idempotency);
 app.route("/v1/locks", locks);
 app.route("/v1/queues", queues);
+app.route("/v1/cache", cache);
 app.route("/v1/cluster", cluster);
 app.route("/v1/admin", admin);
 

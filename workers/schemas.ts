@@ -49,7 +49,7 @@ export const LockViewReply = z.object({
 });
 
 /** Any JSON value (what `JSON.parse` can return); `undefined` is not JSON. */
-const Json = z.unknown().refine((v) => v !== undefined, "required");
+export const Json = z.unknown().refine((v) => v !== undefined, "required");
 
 export const EnqueueBody = z.object({
   messages: z
@@ -81,4 +81,11 @@ export const RedriveBody = z.object({ max: z.number().int().min(1).max(1_000_000
 export const QueueConfigBody = z.object({
   maxAttempts: z.number().int().min(1).max(1000).optional(),
   visibilityMs: z.number().int().min(1000).max(43_200_000).optional(),
+});
+
+export const CachePutBody = z.strictObject({ value: Json });
+
+/** Peers a cache node is cut off from (all of them when absent); `[]` heals. */
+export const CachePartitionBody = z.strictObject({
+  peers: z.array(z.string().regex(/^p[1-9][0-9]{0,3}$/, "peer ids are p1, p2, ...")).optional(),
 });

@@ -1,3 +1,9 @@
+import {
+  type CacheNodes,
+  DEFAULT_CACHE_LEASE_MS,
+  DirectoryService,
+  ORDER_TIMEOUT_MS,
+} from "../cache/directory-service.js";
 import { IdempotencyService } from "../idempotency/service.js";
 import { LockService } from "../locks/lock-service.js";
 import { QueueService } from "../queue/queue-service.js";
@@ -13,6 +19,7 @@ export interface GroupCore {
   locks: LockService;
   queues: QueueService;
   idempotency: IdempotencyService;
+  cache: DirectoryService;
   /** Leader work on every wake: expire what is due, keep group time fresh while deadlines are pending. */
   housekeeping: () => void;
   /** When housekeeping next has work, on this peer's clock; undefined when nothing is pending. */
@@ -35,6 +42,10 @@ export interface GroupCoreOptions {
   onWaiting?: () => void;
   /** The drift bound of peers' clocks (default MAX_DRIFT_PPM). */
   maxDriftPpm?: number;
+  /** How the cache directory reaches cache nodes (default: none can be reached). */
+  cacheNodes?: CacheNodes;
+  /** S leases of the cache directory (default DEFAULT_CACHE_LEASE_MS). */
+  cacheLeaseMs?: number;
 }
 
 /**
@@ -86,6 +97,14 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   queues = new QueueService(replica, state.queues, o.clock, o.sleep, (id) => machine.has(id));
   locks = new LockService(replica, state.locks, o.clock, o.sleep, o.onWaiting);
   const idempotency = new IdempotencyService(replica, o.clock);
+  const cache = new DirectoryService(
+    replica,
+    state.cache,
+    o.clock,
+    o.sleep,
+    o.cacheNodes ?? { order: () => Promise.reject(new Error("no cache nodes")) },
+    { leaseMs: o.cacheLeaseMs ?? DEFAULT_CACHE_LEASE_MS, orderTimeoutMs: ORDER_TIMEOUT_MS },
+  );
   const queueTable = state.queues;
   const lockService = locks;
   return {
@@ -94,6 +113,7 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
     locks,
     queues,
     idempotency,
+    cache,
     housekeeping: () => {
       const pending = lockService.nextDeadline() !== undefined || queueTable.nextDeadline() !== undefined;
       lockService.housekeeping(pending);

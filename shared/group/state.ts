@@ -1,3 +1,5 @@
+import { DirectoryTable, type StoredCacheResult } from "../cache/directory.js";
+import type { CacheApplied, CacheCommand } from "../cache/types.js";
 import { IdempotencyTable } from "../idempotency/table.js";
 import type { IdemApplied, IdemCommand } from "../idempotency/types.js";
 import { LockTable } from "../locks/lock-table.js";
@@ -13,6 +15,7 @@ export type GroupResult =
   | ({ kind: "lock" } & LockApplied)
   | ({ kind: "queue" } & QueueApplied)
   | ({ kind: "idem" } & IdemApplied)
+  | ({ kind: "cache" } & CacheApplied)
   | null;
 
 const LOCK_COMMANDS = new Set<string>(["acquire", "release", "renew", "expire", "cancel"]);
@@ -27,11 +30,13 @@ export type StoredResult =
   | { kind: "lock"; result: LockResult }
   | { kind: "queue"; result: Exclude<QueueResult, { type: "received" }> }
   | { kind: "received"; queue: string; shard: number; deliveries: [number, number][]; deadLettered: number }
-  | ({ kind: "idem" } & IdemApplied);
+  | ({ kind: "idem" } & IdemApplied)
+  | { kind: "cache"; result: StoredCacheResult };
 
 /**
- * Everything one Raft group replicates: the locks and the queue shards placed on it. Commands
- * are told apart by their `type` (the two sets do not overlap); snapshots hold both tables.
+ * Everything one Raft group replicates: the locks, the queue shards, the Idempotency-Keys and the
+ * cache directory entries placed on it. Commands are told apart by their `type` (the sets do not
+ * overlap); snapshots hold every table.
  *
  * Time is one clock for the whole group: every command's `now` is raised to the largest time
  * applied so far, whichever table it is for, so a lease measured by the lock table and a
@@ -43,6 +48,8 @@ export class GroupState implements StateMachine<GroupResult> {
   readonly queues = new QueueTable();
   /** Idempotency-Keys placed on this group (shared/idempotency/). */
   readonly idempotency = new IdempotencyTable();
+  /** The cache directory of the keys placed on this group (shared/cache/). */
+  readonly cache = new DirectoryTable();
   private time = 0;
 
   /** The group's time: the largest command time applied. */
@@ -52,11 +59,12 @@ export class GroupState implements StateMachine<GroupResult> {
 
   apply(entry: Entry): GroupResult {
     if (entry.type !== "normal" || entry.data === "") return null;
-    const cmd = JSON.parse(entry.data) as LockCommand | QueueCommand | IdemCommand;
+    const cmd = JSON.parse(entry.data) as LockCommand | QueueCommand | IdemCommand | CacheCommand;
     this.time = Math.max(this.time, cmd.now);
     cmd.now = this.time;
     if (cmd.type === "idem-begin" || cmd.type === "idem-finish")
       return { kind: "idem", ...this.idempotency.applyCommand(cmd) };
+    if (cmd.type.startsWith("cache-")) return { kind: "cache", ...this.cache.apply(cmd as CacheCommand, entry.index) };
     if (LOCK_COMMANDS.has(cmd.type))
       return { kind: "lock", ...this.locks.applyCommand(cmd as LockCommand, entry.index) };
     return { kind: "queue", ...this.queues.applyCommand(cmd as QueueCommand) };
@@ -67,6 +75,7 @@ export class GroupState implements StateMachine<GroupResult> {
     if (result === null) return null;
     if (result.kind === "lock") return { kind: "lock", result: result.result };
     if (result.kind === "idem") return result;
+    if (result.kind === "cache") return { kind: "cache", result: this.cache.compact(result.result) };
     const r = result.result;
     if (r.type !== "received") return { kind: "queue", result: r };
     const deliveries = r.messages.map((m): [number, number] => {
@@ -101,6 +110,8 @@ export class GroupState implements StateMachine<GroupResult> {
       }
       case "idem":
         return stored;
+      case "cache":
+        return { kind: "cache", result: this.cache.replay(stored.result) };
     }
   }
 
@@ -109,6 +120,7 @@ export class GroupState implements StateMachine<GroupResult> {
       locks: this.locks.snapshot(),
       queues: this.queues.snapshot(),
       idempotency: this.idempotency.snapshot(),
+      cache: this.cache.snapshot(),
     });
   }
 
@@ -118,13 +130,16 @@ export class GroupState implements StateMachine<GroupResult> {
       this.locks.restore("");
       this.queues.restore("");
       this.idempotency.restore("");
+      this.cache.restore("");
       return;
     }
-    const image = JSON.parse(data) as { locks: string; queues: string; idempotency?: string };
+    const image = JSON.parse(data) as { locks: string; queues: string; idempotency?: string; cache?: string };
     this.locks.restore(image.locks);
     this.queues.restore(image.queues);
     // Snapshots taken before idempotency keys existed have none.
     this.idempotency.restore(image.idempotency ?? "");
+    // ... nor cache directories.
+    this.cache.restore(image.cache ?? "");
     this.time = Math.max(this.locks.now, this.queues.now, this.idempotency.now);
   }
 }

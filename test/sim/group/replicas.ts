@@ -325,7 +325,7 @@ class ModelCheckedState extends GroupState {
   override apply(entry: Entry): GroupResult {
     const groupTime = this.now;
     const result = super.apply(entry);
-    if (this.diverged || result === null || result.kind === "idem") return result;
+    if (this.diverged || result === null || result.kind === "idem" || result.kind === "cache") return result;
     // The models see the command as the tables did: its time raised to the group's time.
     const cmd = JSON.parse(entry.data) as LockCommand | QueueCommand;
     cmd.now = Math.max(cmd.now, groupTime);

@@ -1,0 +1,298 @@
+import { Lru } from "./lru.js";
+import type { DirectoryReply, DirectoryRequest, LineState, Order, OrderReply, Propagation, Stamp } from "./types.js";
+
+/** One cached line. S lines are only served until `leaseUntil` (this node's clock). */
+export interface Line {
+  state: LineState;
+  value: string;
+  stamp: Stamp;
+  leaseUntil: number;
+}
+
+/** A value this node wrote without the directory (E → M), kept durably until the directory has it. */
+export interface DirtyValue {
+  value: string;
+  /** The stamp of the grant the write was made under. */
+  stamp: Stamp;
+}
+
+/** The node's durable storage of dirty values (SQLite in the Durable Object, a Map in tests). */
+export interface DirtyStore {
+  put(key: string, dirty: DirtyValue): void;
+  delete(key: string): void;
+  all(): [string, DirtyValue][];
+}
+
+/** The way to the directory of a key: any peer of its group (workers/groups.ts), or a simulated one. */
+export interface DirectoryLink {
+  call(req: DirectoryRequest, requestId: string): Promise<DirectoryReply | { type: "no-quorum"; detail?: string }>;
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  evictions: number;
+  invalidations: number;
+  writebacks: number;
+  /** New values pushed here by update-mode writes elsewhere. */
+  updates: number;
+}
+
+export type Unavailable = { type: "unavailable"; detail: string };
+export type GetReply =
+  | { type: "value"; key: string; value: string; state: LineState; hit: boolean }
+  | { type: "absent" }
+  | Unavailable;
+export type PutReply = { type: "stored"; key: string; state: LineState } | Unavailable;
+export type DeleteReply = { type: "deleted"; existed: boolean } | Unavailable;
+
+export interface NodeInfo {
+  node: string;
+  capacity: number;
+  lines: { key: string; state: LineState }[];
+  stats: CacheStats & { hitRate: number };
+}
+
+export interface CacheNodeOptions {
+  name: string;
+  capacity: number;
+  /** S leases, as the directory grants them (ms). */
+  leaseMs: number;
+  /** This node's clock rate may be off by this much; its leases end early by as much. */
+  maxDriftPpm: number;
+  clock: () => number;
+  directory: DirectoryLink;
+  store: DirtyStore;
+  /** A fresh request id, for the directory's exactly-once memory. */
+  newId: () => string;
+}
+
+/** How long an order's stamp is remembered for the requests in flight it may overtake (see `revoked`). */
+const REVOKED_KEEP_MS = 60_000;
+
+/**
+ * One cache node: an LRU of MESI lines, served alone on a hit, with the directory asked for
+ * everything else. Pure: the Durable Object (objects/cache-node.ts) supplies the clock, the
+ * durable store and the way to the directory.
+ *
+ * Why a hit needs nobody: a node holds E or M only while the directory names it the key's owner,
+ * and the directory takes that back only through this node (a `share` or `invalidate` order it
+ * must answer); S lines carry a lease the directory waits out before writing past a node it
+ * cannot reach. Orders and grants race on the network, so both carry stamps (types.ts): a grant
+ * older than an order already seen for its key is not installed.
+ */
+export class CacheNodeCore {
+  readonly stats: CacheStats = { hits: 0, misses: 0, evictions: 0, invalidations: 0, writebacks: 0, updates: 0 };
+  private readonly lines: Lru<Line>;
+  /** Dirty values, in a line (M, or S after a share whose commit this node has not seen) or evicted. */
+  private readonly dirty = new Map<string, DirtyValue>();
+  /** Per key, the newest order stamp seen and when: grants at or below it are stale on arrival. */
+  private readonly revoked = new Map<string, { stamp: Stamp; at: number }>();
+  private readonly leaseMs: number;
+
+  constructor(private readonly o: CacheNodeOptions) {
+    this.lines = new Lru(o.capacity);
+    // A lease measured on a clock that may run slow ends earlier here than at the directory.
+    this.leaseMs = Math.floor(o.leaseMs * (1 - o.maxDriftPpm / 1e6));
+    // After a restart dirty values come back without lines: the next use of the key hands the
+    // value to the directory first (a lost S lease, or a demotion never seen, is never trusted).
+    for (const [key, d] of o.store.all()) this.dirty.set(key, d);
+  }
+
+  get name(): string {
+    return this.o.name;
+  }
+
+  async get(key: string): Promise<GetReply> {
+    const line = this.valid(key);
+    if (line !== undefined) {
+      this.stats.hits++;
+      return { type: "value", key, value: line.value, state: line.state, hit: true };
+    }
+    this.stats.misses++;
+    const settled = await this.settleDirty(key);
+    if (settled !== undefined) return settled;
+    const sentAt = this.o.clock();
+    const reply = await this.o.directory.call({ op: "read", key, node: this.o.name }, this.o.newId());
+    if (reply.type === "granted") {
+      this.install(key, reply, sentAt);
+      return { type: "value", key, value: reply.value, state: reply.state, hit: false };
+    }
+    if (reply.type === "absent") return { type: "absent" };
+    return unavailable(reply);
+  }
+
+  async put(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
+    const line = this.valid(key);
+    if (line !== undefined && (line.state === "E" || line.state === "M")) {
+      // The point of E: this node is the only holder, so it writes alone (and durably: the only copy).
+      line.state = "M";
+      line.value = value;
+      this.setDirty(key, { value, stamp: line.stamp });
+      return { type: "stored", key, state: "M" };
+    }
+    const sentAt = this.o.clock();
+    const reply = await this.o.directory.call({ op: "write", key, node: this.o.name, value, propagation }, requestId);
+    if (reply.type !== "granted") return unavailable(reply);
+    this.install(key, reply, sentAt);
+    return { type: "stored", key, state: reply.state };
+  }
+
+  async delete(key: string, requestId: string): Promise<DeleteReply> {
+    const reply = await this.o.directory.call({ op: "delete", key, node: this.o.name }, requestId);
+    if (reply.type !== "deleted") return unavailable(reply);
+    // A read of this key still in flight here was granted before the delete: it must not install.
+    this.noteRevoked(key, reply.stamp);
+    this.seen(key, reply.stamp);
+    const line = this.lines.peek(key);
+    if (line !== undefined && line.stamp < reply.stamp) this.lines.delete(key);
+    return { type: "deleted", existed: reply.existed };
+  }
+
+  /** An order from the directory's service on the key's leader. Synchronous: no hit runs halfway through it. */
+  order(o: Order): OrderReply {
+    const { key } = o;
+    const line = this.lines.peek(key);
+    const dirty = this.dirty.get(key);
+    if (o.action === "update") return this.update(o);
+    // An order about an older state than a grant this node holds: its op read a stale directory.
+    if ((line?.stamp ?? 0) > o.stamp || (dirty?.stamp ?? 0) > o.stamp) return { ok: false, stale: true };
+    this.noteRevoked(key, o.stamp);
+    let handBack: string | undefined;
+    if (dirty !== undefined) {
+      // A newer stamp proves the directory moved past this value: a recall committed it already.
+      if (dirty.stamp < o.stamp) this.clearDirty(key);
+      else handBack = dirty.value;
+    }
+    if (o.action === "invalidate") {
+      this.stats.invalidations++;
+      if (line !== undefined) this.lines.delete(key);
+    } else if (line !== undefined) {
+      if (line.stamp < o.stamp) this.lines.delete(key);
+      else {
+        if (line.state === "M") this.stats.writebacks++;
+        line.state = "S";
+        line.leaseUntil = this.o.clock() + this.leaseMs;
+      }
+    }
+    return handBack === undefined ? { ok: true } : { ok: true, dirty: handBack };
+  }
+
+  info(): NodeInfo {
+    const lines: NodeInfo["lines"] = [];
+    const now = this.o.clock();
+    for (const [key, line] of this.lines.entries()) {
+      if (line.state !== "S" || line.leaseUntil > now) lines.push({ key, state: line.state });
+    }
+    const looked = this.stats.hits + this.stats.misses;
+    return {
+      node: this.o.name,
+      capacity: this.lines.capacity,
+      lines,
+      stats: { ...this.stats, hitRate: looked === 0 ? 0 : this.stats.hits / looked },
+    };
+  }
+
+  /** The line if it may be served now (an S line whose lease ended is dropped). */
+  private valid(key: string): Line | undefined {
+    const line = this.lines.get(key);
+    if (line === undefined) return undefined;
+    if (line.state === "S" && line.leaseUntil <= this.o.clock()) {
+      this.lines.delete(key);
+      return undefined;
+    }
+    return line;
+  }
+
+  /**
+   * Before asking for a key whose dirty value has no line (evicted, or back from a restart):
+   * hand the value to the directory, or the directory would grant this node its older one.
+   */
+  private async settleDirty(key: string): Promise<Unavailable | undefined> {
+    const dirty = this.dirty.get(key);
+    if (dirty === undefined) return undefined;
+    const reply = await this.writeBack(key, dirty);
+    return reply.type === "written-back" ? undefined : unavailable(reply);
+  }
+
+  private async writeBack(
+    key: string,
+    dirty: DirtyValue,
+  ): Promise<DirectoryReply | { type: "no-quorum"; detail?: string }> {
+    const req = { op: "writeback", key, node: this.o.name, value: dirty.value, stamp: dirty.stamp } as const;
+    const reply = await this.o.directory.call(req, this.o.newId());
+    // Applied, or already taken by a recall: either way the directory has it (unless rewritten since).
+    if (reply.type === "written-back" && this.dirty.get(key) === dirty) this.clearDirty(key);
+    return reply;
+  }
+
+  /** Installs a grant unless an order or a grant newer than it has been seen for its key. */
+  private install(key: string, grant: { state: LineState; stamp: Stamp; value: string }, leaseFrom: number): void {
+    if ((this.revoked.get(key)?.stamp ?? 0) >= grant.stamp) return;
+    const current = this.lines.peek(key);
+    if (current !== undefined && current.stamp > grant.stamp) return;
+    this.seen(key, grant.stamp);
+    this.put1(key, {
+      state: grant.state,
+      value: grant.value,
+      stamp: grant.stamp,
+      leaseUntil: leaseFrom + this.leaseMs,
+    });
+  }
+
+  /** Phase two of an update-mode write: the new value, if no other order came since phase one. */
+  private update(o: Extract<Order, { action: "update" }>): OrderReply {
+    const revoked = this.revoked.get(o.key);
+    const line = this.lines.peek(o.key);
+    if (revoked?.stamp !== o.basedOn || (line !== undefined && line.stamp >= o.stamp)) return { ok: true };
+    this.seen(o.key, o.stamp);
+    this.stats.updates++;
+    // The lease runs from phase one, which this node saw before the directory committed.
+    this.put1(o.key, { state: "S", value: o.value, stamp: o.stamp, leaseUntil: revoked.at + this.leaseMs });
+    return { ok: true };
+  }
+
+  /** A committed stamp for `key` reached this node: older dirty values are in the directory. */
+  private seen(key: string, stamp: Stamp): void {
+    const dirty = this.dirty.get(key);
+    if (dirty !== undefined && dirty.stamp < stamp) this.clearDirty(key);
+  }
+
+  private put1(key: string, line: Line): void {
+    for (const [evictedKey, evicted] of this.lines.set(key, line)) {
+      this.stats.evictions++;
+      if (evicted.state !== "M") continue;
+      this.stats.writebacks++;
+      const dirty = this.dirty.get(evictedKey);
+      // Fire and forget: until it lands, the value stays in the dirty store and any order for the
+      // key (or the next use of it here) hands it over.
+      if (dirty !== undefined) void this.writeBack(evictedKey, dirty).catch(() => undefined);
+    }
+  }
+
+  private noteRevoked(key: string, stamp: Stamp): void {
+    const now = this.o.clock();
+    const prev = this.revoked.get(key);
+    if (prev === undefined || prev.stamp <= stamp) this.revoked.set(key, { stamp, at: now });
+    if (this.revoked.size > 4 * this.lines.capacity) {
+      for (const [k, r] of this.revoked)
+        if (now - r.at > Math.max(REVOKED_KEEP_MS, 2 * this.o.leaseMs)) this.revoked.delete(k);
+    }
+  }
+
+  private setDirty(key: string, d: DirtyValue): void {
+    this.dirty.set(key, d);
+    this.o.store.put(key, d);
+  }
+
+  private clearDirty(key: string): void {
+    this.dirty.delete(key);
+    this.o.store.delete(key);
+  }
+}
+
+function unavailable(reply: { type: string; detail?: string; node?: string }): Unavailable {
+  if (reply.type === "unavailable")
+    return { type: "unavailable", detail: `cache node ${reply.node} holds the key and does not answer` };
+  return { type: "unavailable", detail: reply.detail ?? "the key's Raft group has no leader that can commit" };
+}
