@@ -30,7 +30,8 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // Compacting often makes every test exercise snapshots, chunked storage and InstallSnapshot.
-            miniflare: { bindings: { FAULT_INJECTION: "true", RAFT_COMPACT_EVERY: "100" } },
+            // Short cache leases keep the tests that cut a cache node off from waiting long.
+            miniflare: { bindings: { FAULT_INJECTION: "true", RAFT_COMPACT_EVERY: "100", CACHE_LEASE_MS: "2000" } },
           }),
         ],
         test: {
