@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
+import { cacheSettings, clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
 import { Registry } from "../shared/metrics/registry.js";
 import type { Env } from "./env.js";
 import { callGroup, peerStub } from "./groups.js";
@@ -43,7 +43,7 @@ export async function renderMetrics(env: Env): Promise<string> {
       ),
     ),
   );
-  await queueMetrics(env, raft, shape.groups);
+  await Promise.all([queueMetrics(env, raft, shape.groups), cacheMetrics(env, raft)]);
   return http.render() + raft.render();
 }
 
@@ -91,4 +91,32 @@ async function queueMetrics(env: Env, out: Registry, groups: number): Promise<vo
     const name = `queue_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}_messages_total`;
     out.inc(name, text, {}, totals[k as keyof typeof totals]);
   }
+}
+
+/** Every cache node's counters (they restart from zero when the node crashes or is evicted from memory). */
+async function cacheMetrics(env: Env, out: Registry): Promise<void> {
+  const { nodes } = cacheSettings(env);
+  const help = {
+    hits: "Reads served by the node alone.",
+    misses: "Reads that asked the directory.",
+    evictions: "Lines evicted by the LRU.",
+    invalidations: "Invalidations received from the directory.",
+    writebacks: "M lines evicted or demoted to S by a read elsewhere.",
+    updates: "New values pushed by update-mode writes elsewhere.",
+  } as const;
+  await Promise.all(
+    Array.from({ length: nodes }, async (_, i) => {
+      const node = `n${i + 1}`;
+      const info = await env.CACHE_NODE.get(env.CACHE_NODE.idFromName(node))
+        .info(node)
+        .catch(() => null);
+      out.set("cache_node_up", "1 when the cache node answers.", { node }, info === null ? 0 : 1);
+      if (info === null) return;
+      for (const [k, text] of Object.entries(help)) {
+        out.inc(`cache_${k}_total`, text, { node }, info.stats[k as keyof typeof help]);
+      }
+      out.set("cache_hit_rate", "hits / (hits + misses) since the node started.", { node }, info.stats.hitRate);
+      out.set("cache_lines", "Valid lines (M, E or S) held.", { node }, info.lines.length);
+    }),
+  );
 }

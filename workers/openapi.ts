@@ -2,6 +2,11 @@ import { z } from "zod";
 import {
   AckBody,
   AcquireBody,
+  CacheGetReply,
+  CacheNodeReply,
+  CachePartitionBody,
+  CachePutBody,
+  CachePutReply,
   EnqueueBody,
   ExtendBody,
   GrantReply,
@@ -41,6 +46,16 @@ const name = (n: string) => ({
   required: true,
   schema: { type: "string", pattern: "^[A-Za-z0-9._:@/-]{1,200}$" },
 });
+
+const cacheNode = [
+  {
+    name: "node",
+    in: "query",
+    required: false,
+    description: "The cache node that serves the request, n1..nN (also the `x-cache-node` header; default n1).",
+    schema: { type: "string", pattern: "^n[1-9][0-9]*$" },
+  },
+];
 
 const idempotencyKey = {
   name: "Idempotency-Key",
@@ -202,6 +217,44 @@ function document() {
         }),
         get: operation({ summary: "Message counts, per shard", errors: ["400", "401", "503"] }),
       },
+      "/v1/cache/{key}": {
+        parameters: [name("key"), ...cacheNode],
+        get: operation({
+          summary: "Read through the node's cache (a hit in M, E or S is served by the node alone)",
+          ok: CacheGetReply,
+          errors: ["400", "401", "404", "503"],
+        }),
+        put: {
+          ...operation({
+            summary: "Write through the node: silent in E/M; otherwise every other holder is invalidated (or updated)",
+            body: CachePutBody,
+            ok: CachePutReply,
+            errors: ["400", "401", "404", "413", "503"],
+          }),
+          parameters: [
+            {
+              name: "propagation",
+              in: "query",
+              required: false,
+              description: "`invalidate` (default) drops other holders' lines; `update` gives them the new value (S).",
+              schema: { type: "string", enum: ["invalidate", "update"] },
+            },
+          ],
+        },
+        delete: operation({
+          summary: "Delete the key everywhere",
+          ok: z.object({ deleted: z.boolean() }),
+          errors: ["400", "401", "404", "503"],
+        }),
+      },
+      "/v1/cache/nodes/{node}": {
+        parameters: [{ name: "node", in: "path", required: true, schema: { type: "string" } }],
+        get: operation({
+          summary: "A cache node's valid lines and counters",
+          ok: CacheNodeReply,
+          errors: ["401", "404", "503"],
+        }),
+      },
       "/v1/cluster": { get: operation({ summary: "Raft groups, leaders and peers", errors: ["401"] }) },
       "/v1/cluster/peers": {
         post: operation({
@@ -236,6 +289,25 @@ function document() {
       "/v1/admin/peers/{id}/restart": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
         post: operation({ summary: "Restart a peer from storage (fault injection)", errors: ["401", "403", "404"] }),
+      },
+      "/v1/admin/cache/{node}/crash": {
+        parameters: [{ name: "node", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({
+          summary: "Crash a cache node: its lines are lost, dirty values stay (fault injection)",
+          errors: ["401", "403", "404"],
+        }),
+      },
+      "/v1/admin/cache/{node}/restart": {
+        parameters: [{ name: "node", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({ summary: "Restart a crashed cache node (fault injection)", errors: ["401", "403", "404"] }),
+      },
+      "/v1/admin/cache/{node}/partition": {
+        parameters: [{ name: "node", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({
+          summary: "Cut a cache node off from Raft peers (default all; [] heals) (fault injection)",
+          body: CachePartitionBody,
+          errors: ["400", "401", "403", "404"],
+        }),
       },
       "/healthz": { get: { summary: "The process serves", security: [], responses: { "200": { description: "OK" } } } },
       "/readyz": {

@@ -89,3 +89,30 @@ export const CachePutBody = z.strictObject({ value: Json });
 export const CachePartitionBody = z.strictObject({
   peers: z.array(z.string().regex(/^p[1-9][0-9]{0,3}$/, "peer ids are p1, p2, ...")).optional(),
 });
+
+const LineState = z.enum(["M", "E", "S"]);
+
+export const CacheGetReply = z.object({
+  key: z.string(),
+  value: z.unknown(),
+  node: z.string(),
+  state: LineState,
+  hit: z.boolean(),
+});
+
+export const CachePutReply = z.object({ key: z.string(), node: z.string(), state: LineState });
+
+export const CacheNodeReply = z.object({
+  node: z.string(),
+  capacity: z.number(),
+  lines: z.array(z.object({ key: z.string(), state: LineState })),
+  stats: z.object({
+    hits: z.number(),
+    misses: z.number(),
+    evictions: z.number(),
+    invalidations: z.number(),
+    writebacks: z.number(),
+    updates: z.number(),
+    hitRate: z.number(),
+  }),
+});

@@ -1,6 +1,7 @@
 // The cache routes end to end: Worker → cache node object → directory on the key's Raft group.
+import { exports } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
-import { call, get, ready } from "./client";
+import { call, clusterGroups, get, post, ready } from "./client";
 
 beforeAll(ready, 20_000);
 
@@ -8,6 +9,8 @@ const put = (key: string, value: unknown, node = "n1", query = "") =>
   call("PUT", `/v1/cache/${encodeURIComponent(key)}?node=${node}${query}`, { value });
 const read = (key: string, node = "n1") => get(`/v1/cache/${encodeURIComponent(key)}?node=${node}`);
 const del = (key: string, node = "n1") => call("DELETE", `/v1/cache/${encodeURIComponent(key)}?node=${node}`);
+
+const commitIndexes = async () => (await clusterGroups()).map((g) => g.commitIndex);
 
 describe("cache", () => {
   it("MESI: a read miss takes E, a write in E is silent M, a remote read shares, a write invalidates", async () => {
@@ -39,6 +42,23 @@ describe("cache", () => {
     expect((await read("k2", "n4")).json).toMatchObject({ value: 4, state: "S", hit: false });
   });
 
+  it("a read miss with no other holder is E; a write in E is silent (nothing committed) and written back on a remote read", async () => {
+    await put("k4", "first", "n2"); // n2 M (through the directory, which keeps the value)
+    // n2 loses its line (a crash); the directory still names it the owner, so its next miss is E again.
+    await post("/v1/admin/cache/n2/crash");
+    await post("/v1/admin/cache/n2/restart");
+    expect((await read("k4", "n2")).json).toMatchObject({ value: "first", state: "E", hit: false });
+    const before = await commitIndexes();
+    expect((await put("k4", "second", "n2")).json).toEqual({ key: "k4", node: "n2", state: "M" });
+    expect((await read("k4", "n2")).json).toMatchObject({ value: "second", state: "M", hit: true });
+    expect(await commitIndexes()).toEqual(before);
+    // n3 reads: n2 writes back and drops to S.
+    expect((await read("k4", "n3")).json).toMatchObject({ value: "second", state: "S", hit: false });
+    const n2 = (await get("/v1/cache/nodes/n2")).json;
+    expect(n2.lines).toContainEqual({ key: "k4", state: "S" });
+    expect(n2.stats.writebacks).toBe(1);
+  });
+
   it("update propagation gives sharers the new value", async () => {
     await put("k3", "a", "n1");
     await read("k3", "n2");
@@ -56,5 +76,18 @@ describe("cache", () => {
     expect((await call("PUT", "/v1/cache/k?node=n1", { value: 1, extra: 2 })).status).toBe(400);
     expect((await call("PUT", "/v1/cache/k?node=n1", {})).status).toBe(400);
     expect((await call("PUT", "/v1/cache/k?node=n1&propagation=sideways", { value: 1 })).status).toBe(400);
+  });
+});
+
+describe("cache operations", () => {
+  it("/metrics exports every node's counters; /openapi.json documents the routes", async () => {
+    await put("m1", 1, "n2");
+    await read("m1", "n2");
+    const res = await exports.default.fetch("http://example.com/metrics");
+    const text = await res.text();
+    expect(text).toMatch(/cache_hits_total\{node="n2"\} [1-9]/);
+    expect(text).toMatch(/cache_node_up\{node="n4"\} 1/);
+    const doc = (await get("/openapi.json")).json;
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/cache/{key}", "/v1/cache/nodes/{node}"]));
   });
 });
