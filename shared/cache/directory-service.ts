@@ -2,6 +2,7 @@ import type { GroupResult } from "../group/state.js";
 import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
 import type { DirectoryTable } from "./directory.js";
+import { KeyedMutex } from "./keyed-mutex.js";
 import type {
   CacheApplied,
   CacheCommand,
@@ -39,7 +40,7 @@ type Reached = { node: string; reply: OrderReply | undefined };
  * one at a time here; across leader changes the stamps keep them apart.
  */
 export class DirectoryService {
-  private readonly tails = new Map<string, Promise<void>>();
+  private readonly perKey = new KeyedMutex();
 
   constructor(
     private readonly replica: Replica<GroupResult>,
@@ -52,7 +53,7 @@ export class DirectoryService {
 
   /** Serves one request on the leader (throws NotLeaderError elsewhere). */
   handle(req: DirectoryRequest, requestId: string, signal?: AbortSignal): Promise<DirectoryReply> {
-    return this.oneAtATime(req.key, () => this.serve(req, requestId, signal));
+    return this.perKey.run(req.key, () => this.serve(req, requestId, signal));
   }
 
   private async serve(req: DirectoryRequest, requestId: string, signal?: AbortSignal): Promise<DirectoryReply> {
@@ -155,23 +156,5 @@ export class DirectoryService {
     const applied = await this.replica.propose(encodeCommand(id, stamped));
     if (applied?.kind !== "cache") throw new Error("cache command applied as something else");
     return applied;
-  }
-
-  /** Runs `fn` after every earlier op on `key` here has finished. */
-  private async oneAtATime<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.tails.get(key) ?? Promise.resolve();
-    let done: () => void = () => {};
-    const mine = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const tail = before.then(() => mine);
-    this.tails.set(key, tail);
-    try {
-      await before;
-      return await fn();
-    } finally {
-      done();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
   }
 }

@@ -1,3 +1,4 @@
+import { KeyedMutex } from "./keyed-mutex.js";
 import { Lru } from "./lru.js";
 import type { DirectoryReply, DirectoryRequest, LineState, Order, OrderReply, Propagation, Stamp } from "./types.js";
 
@@ -89,6 +90,11 @@ export class CacheNodeCore {
   /** Per key, the newest order stamp seen and when: grants at or below it are stale on arrival. */
   private readonly revoked = new Map<string, { stamp: Stamp; at: number }>();
   private readonly leaseMs: number;
+  /**
+   * This node's own directory requests and silent writes run one at a time per key: a grant for
+   * its own request must never land on a line written here after that grant was committed.
+   */
+  private readonly perKey = new KeyedMutex();
 
   constructor(private readonly o: CacheNodeOptions) {
     this.lines = new Lru(o.capacity);
@@ -104,11 +110,17 @@ export class CacheNodeCore {
   }
 
   async get(key: string): Promise<GetReply> {
+    return this.hit(key) ?? this.perKey.run(key, async () => this.hit(key) ?? this.miss(key));
+  }
+
+  private hit(key: string): GetReply | undefined {
     const line = this.valid(key);
-    if (line !== undefined) {
-      this.stats.hits++;
-      return { type: "value", key, value: line.value, state: line.state, hit: true };
-    }
+    if (line === undefined) return undefined;
+    this.stats.hits++;
+    return { type: "value", key, value: line.value, state: line.state, hit: true };
+  }
+
+  private async miss(key: string): Promise<GetReply> {
     this.stats.misses++;
     const settled = await this.settleDirty(key);
     if (settled !== undefined) return settled;
@@ -122,7 +134,15 @@ export class CacheNodeCore {
     return unavailable(reply);
   }
 
-  async put(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
+  put(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
+    return this.perKey.run(key, () => this.write(key, value, propagation, requestId));
+  }
+
+  delete(key: string, requestId: string): Promise<DeleteReply> {
+    return this.perKey.run(key, () => this.remove(key, requestId));
+  }
+
+  private async write(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
     const line = this.valid(key);
     if (line !== undefined && (line.state === "E" || line.state === "M")) {
       // The point of E: this node is the only holder, so it writes alone (and durably: the only copy).
@@ -138,7 +158,7 @@ export class CacheNodeCore {
     return { type: "stored", key, state: reply.state };
   }
 
-  async delete(key: string, requestId: string): Promise<DeleteReply> {
+  private async remove(key: string, requestId: string): Promise<DeleteReply> {
     const reply = await this.o.directory.call({ op: "delete", key, node: this.o.name }, requestId);
     if (reply.type !== "deleted") return unavailable(reply);
     // A read of this key still in flight here was granted before the delete: it must not install.
@@ -266,7 +286,9 @@ export class CacheNodeCore {
       const dirty = this.dirty.get(evictedKey);
       // Fire and forget: until it lands, the value stays in the dirty store and any order for the
       // key (or the next use of it here) hands it over.
-      if (dirty !== undefined) void this.writeBack(evictedKey, dirty).catch(() => undefined);
+      if (dirty !== undefined) {
+        void this.perKey.run(evictedKey, () => this.writeBack(evictedKey, dirty)).catch(() => undefined);
+      }
     }
   }
 
