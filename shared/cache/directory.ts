@@ -16,7 +16,7 @@ export interface DirectoryEntry {
 /** The stored part of a result: a grant without its value, which a retry reads from the state. */
 export type StoredCacheResult =
   | Exclude<CacheResult, { type: "granted" }>
-  | { type: "granted-stored"; key: string; state: "E" | "S" | "M"; stamp: Stamp };
+  | { type: "granted-stored"; key: string; state: "E" | "S"; stamp: Stamp };
 
 /**
  * The cache directory of one Raft group: a pure state machine, replicated with the lock table and
@@ -94,12 +94,12 @@ export class DirectoryTable {
       const sharers = Object.fromEntries([cmd.node, ...others].map((n) => [n, lease]));
       this.entries.set(cmd.key, { value: cmd.value, stamp: index, sharers });
       return {
-        result: { type: "granted", key: cmd.key, state: "S", stamp: index, value: cmd.value },
+        result: { type: "written", key: cmd.key, state: "S", stamp: index },
         push: { nodes: others, stamp: index, basedOn: cmd.basedOn },
       };
     }
     this.entries.set(cmd.key, { value: cmd.value, stamp: index, owner: cmd.node, sharers: {} });
-    return { result: { type: "granted", key: cmd.key, state: "M", stamp: index, value: cmd.value } };
+    return { result: { type: "written", key: cmd.key, state: "M", stamp: index } };
   }
 
   /** What the exactly-once memory keeps: no values. */

@@ -153,8 +153,8 @@ export class CacheNodeCore {
     }
     const sentAt = this.o.clock();
     const reply = await this.o.directory.call({ op: "write", key, node: this.o.name, value, propagation }, requestId);
-    if (reply.type !== "granted") return unavailable(reply);
-    this.install(key, reply, sentAt);
+    if (reply.type !== "written") return unavailable(reply);
+    this.install(key, { ...reply, value }, sentAt);
     return { type: "stored", key, state: reply.state };
   }
 

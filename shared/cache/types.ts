@@ -33,7 +33,14 @@ export type DirectoryRequest =
   | { op: "writeback"; key: string; node: string; value: string; stamp: Stamp };
 
 export type DirectoryReply =
-  | { type: "granted"; key: string; state: LineState; stamp: Stamp; value: string }
+  /** A read's grant: E or S, with the value. */
+  | { type: "granted"; key: string; state: "E" | "S"; stamp: Stamp; value: string }
+  /**
+   * A write's grant (M, or S after an update-mode write that reached others), without the value:
+   * the writer has it. A retry gets this same answer however the key moved since: the write
+   * applied once, at `stamp`, and a newer order or grant the node has seen keeps it from installing.
+   */
+  | { type: "written"; key: string; state: "M" | "S"; stamp: Stamp }
   | { type: "absent"; key: string }
   | { type: "deleted"; key: string; existed: boolean; stamp: Stamp }
   | { type: "written-back"; key: string; applied: boolean }

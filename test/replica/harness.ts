@@ -3,6 +3,7 @@
  * of the host loop: an in-memory durable log per peer, a hand-driven network, per-peer clock
  * offsets, pauses and crashes. Time moves only when a test says so.
  */
+import type { CacheNodes } from "../../shared/cache/directory-service.js";
 import { createGroupCore, type GroupCore } from "../../shared/group/core.js";
 import {
   type Entry,
@@ -50,7 +51,7 @@ export class TestCluster {
 
   constructor(
     size: number,
-    private readonly opts: { compactEvery?: number; offsets?: number[] } = {},
+    private readonly opts: { compactEvery?: number; offsets?: number[]; cacheNodes?: CacheNodes } = {},
   ) {
     const voters = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of voters) {
@@ -100,6 +101,7 @@ export class TestCluster {
       clock: () => this.clock(id),
       sleep: (ms) => new Promise<void>((resolve) => this.timers.push({ at: this.now + ms, fire: resolve })),
       defer: (fn) => this.tasks.push(fn),
+      cacheNodes: this.opts.cacheNodes,
     });
   }
 
