@@ -93,7 +93,6 @@ export class CacheNode extends DurableObject<Env> {
       this.core = new CacheNodeCore({
         name,
         capacity: settings.capacity,
-        leaseMs: settings.leaseMs,
         maxDriftPpm: MAX_DRIFT_PPM,
         clock: () => Date.now(),
         directory: this.directory(settings.leaseMs),

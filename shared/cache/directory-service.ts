@@ -68,19 +68,21 @@ export class DirectoryService {
       const basedOn: Stamp = entry?.stamp ?? 0;
       const owner = entry?.owner !== undefined && entry.owner !== req.node ? entry.owner : undefined;
       // A read recalls the owner to S; a write or a delete takes the line from every other holder.
-      const targets: { node: string; action: "share" | "invalidate" }[] = [];
-      if (owner !== undefined) targets.push({ node: owner, action: req.op === "read" ? "share" : "invalidate" });
+      const { leaseMs } = this.opts;
+      const targets: { node: string; order: Order }[] = [];
+      if (owner !== undefined) {
+        const order: Order =
+          req.op === "read"
+            ? { action: "share", key: req.key, stamp: basedOn, leaseMs }
+            : { action: "invalidate", key: req.key, stamp: basedOn };
+        targets.push({ node: owner, order });
+      }
       if (req.op !== "read") {
         for (const node of Object.keys(entry?.sharers ?? {}))
-          if (node !== req.node) targets.push({ node, action: "invalidate" });
+          if (node !== req.node) targets.push({ node, order: { action: "invalidate", key: req.key, stamp: basedOn } });
       }
       const reached = await Promise.all(
-        targets.map(
-          async (t): Promise<Reached> => ({
-            node: t.node,
-            reply: await this.order(t.node, { action: t.action, key: req.key, stamp: basedOn }),
-          }),
-        ),
+        targets.map(async (t): Promise<Reached> => ({ node: t.node, reply: await this.order(t.node, t.order) })),
       );
       if (reached.some((r) => r.reply?.ok === false)) {
         attempt++; // a node holds a newer grant than this leader's state: look again
@@ -103,7 +105,7 @@ export class DirectoryService {
       const based = { key: req.key, node: req.node, basedOn, now: 0 };
       const cmd: CacheCommand =
         req.op === "read"
-          ? { type: "cache-read", ...based, writeback, leaseMs: this.opts.leaseMs }
+          ? { type: "cache-read", ...based, writeback, leaseMs }
           : req.op === "write"
             ? {
                 type: "cache-write",
@@ -112,7 +114,7 @@ export class DirectoryService {
                 propagation: req.propagation,
                 acked,
                 writeback,
-                leaseMs: this.opts.leaseMs,
+                leaseMs,
               }
             : { type: "cache-delete", ...based, acked, writeback };
       // Each attempt is its own command: a conflict recorded for one must not answer the next.
@@ -128,7 +130,7 @@ export class DirectoryService {
   /** Phase two of an update-mode write: the holders reached in phase one get the new value. */
   private async push(req: DirectoryRequest, push: NonNullable<CacheApplied["push"]>): Promise<void> {
     if (req.op !== "write") return;
-    const order: Order = { action: "update", key: req.key, value: req.value, stamp: push.stamp, basedOn: push.basedOn };
+    const order: Order = { action: "update", key: req.key, value: req.value, ...push };
     await Promise.all(push.nodes.map((n) => this.order(n, order)));
   }
 

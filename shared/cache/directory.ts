@@ -16,7 +16,7 @@ export interface DirectoryEntry {
 /** The stored part of a result: a grant without its value, which a retry reads from the state. */
 export type StoredCacheResult =
   | Exclude<CacheResult, { type: "granted" }>
-  | { type: "granted-stored"; key: string; state: "E" | "S"; stamp: Stamp };
+  | { type: "granted-stored"; key: string; state: "E" | "S"; stamp: Stamp; leaseMs: number };
 
 /**
  * The cache directory of one Raft group: a pure state machine, replicated with the lock table and
@@ -75,7 +75,7 @@ export class DirectoryTable {
         state = "S";
       }
       this.entries.set(cmd.key, next);
-      return { result: { type: "granted", key: cmd.key, state, stamp: index, value } };
+      return { result: { type: "granted", key: cmd.key, state, stamp: index, value, leaseMs: cmd.leaseMs } };
     }
     // A write or a delete: every other holder has answered, or (a sharer) its lease has ended.
     const acked = new Set(cmd.acked);
@@ -94,18 +94,19 @@ export class DirectoryTable {
       const sharers = Object.fromEntries([cmd.node, ...others].map((n) => [n, lease]));
       this.entries.set(cmd.key, { value: cmd.value, stamp: index, sharers });
       return {
-        result: { type: "written", key: cmd.key, state: "S", stamp: index },
-        push: { nodes: others, stamp: index, basedOn: cmd.basedOn },
+        result: { type: "written", key: cmd.key, state: "S", stamp: index, leaseMs: cmd.leaseMs },
+        push: { nodes: others, stamp: index, basedOn: cmd.basedOn, leaseMs: cmd.leaseMs },
       };
     }
     this.entries.set(cmd.key, { value: cmd.value, stamp: index, owner: cmd.node, sharers: {} });
-    return { result: { type: "written", key: cmd.key, state: "M", stamp: index } };
+    return { result: { type: "written", key: cmd.key, state: "M", stamp: index, leaseMs: cmd.leaseMs } };
   }
 
   /** What the exactly-once memory keeps: no values. */
   compact(result: CacheResult): StoredCacheResult {
     if (result.type !== "granted") return result;
-    return { type: "granted-stored", key: result.key, state: result.state, stamp: result.stamp };
+    const { value: _value, ...rest } = result;
+    return { ...rest, type: "granted-stored" };
   }
 
   /** A retry's answer: the grant with the key's value now, if nothing has happened to the key since. */
@@ -113,7 +114,7 @@ export class DirectoryTable {
     if (stored.type !== "granted-stored") return stored;
     const e = this.entries.get(stored.key);
     if (e === undefined || e.stamp !== stored.stamp || e.value === undefined) return conflict(stored.key).result;
-    return { type: "granted", key: stored.key, state: stored.state, stamp: stored.stamp, value: e.value };
+    return { ...stored, type: "granted", value: e.value };
   }
 
   snapshot(): string {

@@ -57,8 +57,6 @@ export interface NodeInfo {
 export interface CacheNodeOptions {
   name: string;
   capacity: number;
-  /** S leases, as the directory grants them (ms). */
-  leaseMs: number;
   /** This node's clock rate may be off by this much; its leases end early by as much. */
   maxDriftPpm: number;
   clock: () => number;
@@ -68,7 +66,7 @@ export interface CacheNodeOptions {
   newId: () => string;
 }
 
-/** How long an order's stamp is remembered for the requests in flight it may overtake (see `revoked`). */
+/** Order stamps of keys with nothing in flight here are forgotten after this long (an update push comes right after its order). */
 const REVOKED_KEEP_MS = 60_000;
 
 /**
@@ -89,7 +87,8 @@ export class CacheNodeCore {
   private readonly dirty = new Map<string, DirtyValue>();
   /** Per key, the newest order stamp seen and when: grants at or below it are stale on arrival. */
   private readonly revoked = new Map<string, { stamp: Stamp; at: number }>();
-  private readonly leaseMs: number;
+  /** What a lease of `ms` is worth on this clock: it may run slow, so the lease ends early here. */
+  private readonly lease: (ms: number) => number;
   /**
    * This node's own directory requests and silent writes run one at a time per key: a grant for
    * its own request must never land on a line written here after that grant was committed.
@@ -99,7 +98,7 @@ export class CacheNodeCore {
   constructor(private readonly o: CacheNodeOptions) {
     this.lines = new Lru(o.capacity);
     // A lease measured on a clock that may run slow ends earlier here than at the directory.
-    this.leaseMs = Math.floor(o.leaseMs * (1 - o.maxDriftPpm / 1e6));
+    this.lease = (ms) => Math.floor(ms * (1 - o.maxDriftPpm / 1e6));
     // After a restart dirty values come back without lines: the next use of the key hands the
     // value to the directory first (a lost S lease, or a demotion never seen, is never trusted).
     for (const [key, d] of o.store.all()) this.dirty.set(key, d);
@@ -191,8 +190,11 @@ export class CacheNodeCore {
       if (line.stamp < o.stamp) this.lines.delete(key);
       else {
         if (line.state === "M") this.stats.writebacks++;
+        // Repeated share orders (retries, a new leader) keep the earliest end: the directory records
+        // the lease at its commit, after the order of the op that commits.
+        const until = this.o.clock() + this.lease(o.leaseMs);
+        line.leaseUntil = line.state === "S" ? Math.min(line.leaseUntil, until) : until;
         line.state = "S";
-        line.leaseUntil = this.o.clock() + this.leaseMs;
       }
     }
     return handBack === undefined ? { ok: true } : { ok: true, dirty: handBack };
@@ -247,7 +249,11 @@ export class CacheNodeCore {
   }
 
   /** Installs a grant unless an order or a grant newer than it has been seen for its key. */
-  private install(key: string, grant: { state: LineState; stamp: Stamp; value: string }, leaseFrom: number): void {
+  private install(
+    key: string,
+    grant: { state: LineState; stamp: Stamp; value: string; leaseMs: number },
+    leaseFrom: number,
+  ): void {
     if ((this.revoked.get(key)?.stamp ?? 0) >= grant.stamp) return;
     const current = this.lines.peek(key);
     if (current !== undefined && current.stamp > grant.stamp) return;
@@ -256,7 +262,7 @@ export class CacheNodeCore {
       state: grant.state,
       value: grant.value,
       stamp: grant.stamp,
-      leaseUntil: leaseFrom + this.leaseMs,
+      leaseUntil: leaseFrom + this.lease(grant.leaseMs),
     });
   }
 
@@ -268,7 +274,7 @@ export class CacheNodeCore {
     this.seen(o.key, o.stamp);
     this.stats.updates++;
     // The lease runs from phase one, which this node saw before the directory committed.
-    this.put1(o.key, { state: "S", value: o.value, stamp: o.stamp, leaseUntil: revoked.at + this.leaseMs });
+    this.put1(o.key, { state: "S", value: o.value, stamp: o.stamp, leaseUntil: revoked.at + this.lease(o.leaseMs) });
     return { ok: true };
   }
 
@@ -295,10 +301,13 @@ export class CacheNodeCore {
   private noteRevoked(key: string, stamp: Stamp): void {
     const now = this.o.clock();
     const prev = this.revoked.get(key);
-    if (prev === undefined || prev.stamp <= stamp) this.revoked.set(key, { stamp, at: now });
+    // For one stamp the first order counts: an update's lease runs from before the commit, and a
+    // stale leader's order with the same stamp may arrive after it.
+    if (prev === undefined || prev.stamp < stamp) this.revoked.set(key, { stamp, at: now });
     if (this.revoked.size > 4 * this.lines.capacity) {
+      // A request of this node's own in flight for the key still needs the stamp.
       for (const [k, r] of this.revoked)
-        if (now - r.at > Math.max(REVOKED_KEEP_MS, 2 * this.o.leaseMs)) this.revoked.delete(k);
+        if (now - r.at > REVOKED_KEEP_MS && !this.perKey.busy(k)) this.revoked.delete(k);
     }
   }
 

@@ -9,6 +9,11 @@
  * Values travel as JSON text: the directory never parses them.
  */
 
+/**
+ * S leases travel with every grant and order that starts one (`leaseMs`): a node never serves an
+ * S line longer than the directory that recorded it will wait, whatever each side's settings say.
+ */
+
 /** A line's MESI state. I (invalid) is a line the node does not have. */
 export type LineState = "M" | "E" | "S";
 
@@ -34,13 +39,13 @@ export type DirectoryRequest =
 
 export type DirectoryReply =
   /** A read's grant: E or S, with the value. */
-  | { type: "granted"; key: string; state: "E" | "S"; stamp: Stamp; value: string }
+  | { type: "granted"; key: string; state: "E" | "S"; stamp: Stamp; value: string; leaseMs: number }
   /**
    * A write's grant (M, or S after an update-mode write that reached others), without the value:
    * the writer has it. A retry gets this same answer however the key moved since: the write
    * applied once, at `stamp`, and a newer order or grant the node has seen keeps it from installing.
    */
-  | { type: "written"; key: string; state: "M" | "S"; stamp: Stamp }
+  | { type: "written"; key: string; state: "M" | "S"; stamp: Stamp; leaseMs: number }
   | { type: "absent"; key: string }
   | { type: "deleted"; key: string; existed: boolean; stamp: Stamp }
   | { type: "written-back"; key: string; applied: boolean }
@@ -54,8 +59,9 @@ export type DirectoryReply =
  * `update`: after a committed write in update mode, take the new value in S.
  */
 export type Order =
-  | { action: "share" | "invalidate"; key: string; stamp: Stamp }
-  | { action: "update"; key: string; stamp: Stamp; value: string; basedOn: Stamp };
+  | { action: "invalidate"; key: string; stamp: Stamp }
+  | { action: "share"; key: string; stamp: Stamp; leaseMs: number }
+  | { action: "update"; key: string; stamp: Stamp; value: string; basedOn: Stamp; leaseMs: number };
 
 /**
  * `dirty`: a value this node wrote without the directory, which the directory may not have yet;
@@ -96,5 +102,5 @@ export type CacheResult =
 export interface CacheApplied {
   result: CacheResult;
   /** After an update-mode write: the holders to give the new value. */
-  push?: { nodes: string[]; stamp: Stamp; basedOn: Stamp };
+  push?: { nodes: string[]; stamp: Stamp; basedOn: Stamp; leaseMs: number };
 }

@@ -50,7 +50,6 @@ function node(link: DirectoryLink) {
   return new CacheNodeCore({
     name: "n1",
     capacity: 8,
-    leaseMs: 10_000,
     maxDriftPpm: 200,
     clock: () => 1_000,
     directory: link,
