@@ -28,8 +28,8 @@ export class Client {
     if (token) this.headers.authorization = `Bearer ${token}`;
   }
 
-  /** `read`: parse a 2xx body into `json` (queue receive and ack answers); otherwise it is discarded unread. */
-  async call(method: "GET" | "POST", path: string, json?: unknown, read = false): Promise<Reply> {
+  /** `read`: parse a 2xx body into `json` (queue receive and ack, cache GET answers); otherwise it is discarded unread. */
+  async call(method: "GET" | "POST" | "PUT", path: string, json?: unknown, read = false): Promise<Reply> {
     const res = await this.pool.request({
       method,
       path,

@@ -39,11 +39,27 @@ export interface Phase {
   messagesOf?: string;
   /** Figures the phase should reach, checked after the table. */
   targets?: Target[];
+  /**
+   * The op whose replies are cache hits or misses (cache GET): its Messages callback answers 1 for
+   * a hit and 0 for a miss, and the table gets a hit % column (hits / that op's successful replies).
+   */
+  hitsOf?: string;
+  /** Runs before the phase's warm-up, unmeasured (e.g. writing the keys it reads); throws to stop the run. */
+  prepare?(client: Client): Promise<void>;
+  /** Runs after the phase: findings for the report (e.g. server-side counters against the replies). */
+  check?(client: Client): Promise<Check[]>;
 }
 
-/** A goal for one phase: `messages/s` of `op` ≥ `min`, or its p95 in ms < `max`. */
+/** One finding of a phase's `check`; a finding that is not `ok` fails the run, like an error. */
+export interface Check {
+  ok: boolean;
+  note: string;
+}
+
+/** A goal for one phase: `messages/s` of `op` ≥ `min`, its ops/s ≥ `min` % of the no-op ceiling, or its p95 in ms < `max`. */
 export type Target = { op: string; label: string } & (
   | { metric: "messages/s"; min: number }
+  | { metric: "% of no-op"; min: number }
   | { metric: "p95"; max: number }
 );
 

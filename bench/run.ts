@@ -4,20 +4,22 @@
  * HTTP load benchmark of the Worker served by Miniflare (`scripts/start.ts`). Without --url it starts
  * its own server on a free port with a fresh DATA_DIR and stops it afterwards. It first measures the
  * ceiling, a no-op route (GET /healthz) at each concurrency, then the scenario's phases (one per
- * concurrency; `queue` has several kinds), and prints each phase's throughput as a share of that ceiling.
+ * concurrency; `queue` and `cache` have several kinds), and prints each phase's throughput as a share
+ * of that ceiling.
  * Closed loop: N workers, each sending its next request when the previous one answered. ops/s, msgs/s
  * and latencies count 2xx answers only; anything else is an error, counted by op, status and problem type.
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
+import { cache } from "./cache.js";
 import { Client } from "./http.js";
-import { type Phase, phasesOf, runPhase, type Scenario, type Target } from "./load.js";
+import { type Check, type Phase, phasesOf, runPhase, type Scenario, type Target } from "./load.js";
 import { locks } from "./locks.js";
 import { queue } from "./queue.js";
 import { type Server, startServer, waitReady } from "./server.js";
 import { fmt, type Recorder, table } from "./stats.js";
 
-const SCENARIOS: Record<string, Scenario> = { locks, queue };
+const SCENARIOS: Record<string, Scenario> = { locks, queue, cache };
 const WARMUP_SECONDS = 1;
 const MAX_CONCURRENCY = 1024;
 
@@ -25,7 +27,8 @@ const DEFAULT_CONCURRENCY = [1, 16, 64];
 
 const USAGE = `usage: npm run bench -- <scenario> [--seconds 10] [--concurrency 1,16,64] [--url http://127.0.0.1:PORT]
 scenarios: ${Object.keys(SCENARIOS).join(", ")}
---concurrency  default ${DEFAULT_CONCURRENCY.join(",")} (queue: 8; its single-message phase always runs at 8)
+--concurrency  default ${DEFAULT_CONCURRENCY.join(",")} (queue: 8; its single-message phase always runs at 8;
+               cache: 4,16; its hits phase always runs at 4 too)
 --url          benchmark a running server (loopback only; send API_TOKEN from the environment) instead of starting one`;
 
 function usageError(message: string): never {
@@ -91,6 +94,7 @@ const noop: Scenario = {
 interface Result {
   phase: Phase;
   rec: Recorder;
+  checks: Check[];
 }
 
 async function main(): Promise<void> {
@@ -119,7 +123,7 @@ async function main(): Promise<void> {
         `${opts.seconds} s per phase after ${WARMUP_SECONDS} s warm-up; client on Node ${process.version}`,
     );
 
-    // The ceiling at every concurrency a phase runs at (queue's single-message phase: always 8).
+    // The ceiling at every concurrency a phase runs at (queue's single-message phase: always 8; cache hits: 4 too).
     const phases = phasesOf(opts.scenario, opts.concurrency);
     const levels = [...new Set(phases.map((p) => p.concurrency))].sort((a, b) => a - b);
     client = new Client(origin, Math.max(...levels), token);
@@ -127,12 +131,13 @@ async function main(): Promise<void> {
     for (const phase of [...phasesOf(noop, levels), ...phases]) {
       const { concurrency } = phase;
       console.error(`  ${phase.name} c=${concurrency} ...`);
+      await phase.prepare?.(client);
       const rec = await runPhase(phase.iteration(client), {
         concurrency,
         seconds: opts.seconds,
         warmupSeconds: WARMUP_SECONDS,
       });
-      results.push({ phase, rec });
+      results.push({ phase, rec, checks: (await phase.check?.(client)) ?? [] });
     }
     failed = report(opts, results);
     serverStderr = server?.stderr();
@@ -151,7 +156,7 @@ async function main(): Promise<void> {
   process.exitCode = failed ? 1 : 0;
 }
 
-/** Prints the table, the errors, one summary line per phase and the targets; true when any op failed. */
+/** Prints the table, the errors, one summary line per phase, the checks and the targets; true when any op or check failed. */
 function report(opts: Options, results: Result[]): boolean {
   const { seconds, scenario } = opts;
   const ceiling = (c: number) =>
@@ -161,6 +166,10 @@ function report(opts: Options, results: Result[]): boolean {
   const withMessages = results.some((r) => r.phase.messagesOf !== undefined);
   const msgs = (rec: Recorder, op: string | undefined) =>
     !withMessages ? [] : op === undefined || !rec.messages.has(op) ? [""] : [fmt(rec.messageRate(seconds, op))];
+  // A hit % column only for scenarios whose replies are hits or misses (cache).
+  const withHits = results.some((r) => r.phase.hitsOf !== undefined);
+  const hits = (rec: Recorder, op: string | undefined) =>
+    !withHits ? [] : op === undefined || !rec.latencies.has(op) ? [""] : [`${fmt(hitRate(rec, op), 1)}%`];
   const rows: string[][] = [];
   for (const { phase, rec } of results) {
     const all = rec.summary(seconds);
@@ -170,6 +179,7 @@ function report(opts: Options, results: Result[]): boolean {
       String(phase.concurrency),
       fmt(all.perSecond),
       ...msgs(rec, phase.messagesOf),
+      ...hits(rec, phase.hitsOf),
       ...latencyCells(all),
       String(rec.errorCount()),
       base,
@@ -178,14 +188,27 @@ function report(opts: Options, results: Result[]): boolean {
     if (rec.latencies.size > 1) {
       for (const op of [...rec.latencies.keys()].sort()) {
         const s = rec.summary(seconds, op);
-        rows.push([`  ${op}`, "", fmt(s.perSecond), ...msgs(rec, op), ...latencyCells(s), "", ""]);
+        const hitsOf = op === phase.hitsOf ? op : undefined;
+        rows.push([
+          `  ${op}`,
+          "",
+          fmt(s.perSecond),
+          ...msgs(rec, op),
+          ...hits(rec, hitsOf),
+          ...latencyCells(s),
+          "",
+          "",
+        ]);
       }
     }
   }
   console.log(`\nno-op: ${noop.describe}\n${scenario.name}: ${scenario.describe}`);
   const legend = new Map(results.map(({ phase }) => [phase.name, phase.describe]));
   for (const [name, describe] of legend) if (describe !== undefined) console.log(`  ${name}: ${describe}`);
-  const header = ["phase", "conc", "ops/s", ...(withMessages ? ["msgs/s"] : []), "p50 ms", "p95 ms", "p99 ms"];
+  const header = [
+    ...["phase", "conc", "ops/s", ...(withMessages ? ["msgs/s"] : []), ...(withHits ? ["hit %"] : [])],
+    ...["p50 ms", "p95 ms", "p99 ms"],
+  ];
   console.log(`\n${table([...header, "errors", "% of no-op"], rows)}`);
 
   const withErrors = results.filter((r) => r.rec.errors.size > 0);
@@ -207,22 +230,37 @@ function report(opts: Options, results: Result[]): boolean {
     const carried = phase.messagesOf
       ? `${fmt(rec.messageRate(seconds, phase.messagesOf))} msgs/s (${phase.messagesOf}) in `
       : "";
+    const hitShare = phase.hitsOf ? `; ${fmt(hitRate(rec, phase.hitsOf), 1)}% of ${phase.hitsOf} hits` : "";
     console.log(
       `c=${phase.concurrency}: ${phase.name} ${carried}${fmt(s.perSecond)} ops/s (p50 ${fmt(s.p50, 2)} ms, ` +
         `p99 ${fmt(s.p99, 2)} ms) = ${share(s.perSecond, phase.concurrency)} of the no-op ceiling ` +
-        `${fmt(base.perSecond)} req/s (p99 ${fmt(base.p99, 2)} ms); ${rec.errorCount()} errors`,
+        `${fmt(base.perSecond)} req/s (p99 ${fmt(base.p99, 2)} ms); ${rec.errorCount()} errors${hitShare}`,
     );
   }
 
+  const checked = results.filter((r) => r.checks.length > 0);
+  if (checked.length > 0) {
+    console.log("\nchecks:");
+    for (const { phase, checks } of checked) {
+      for (const c of checks) console.log(`  ${phase.name} c=${phase.concurrency}: ${c.ok ? "" : "FAILED: "}${c.note}`);
+    }
+  }
+
   const targets = results.flatMap(({ phase, rec }) =>
-    (phase.targets ?? []).map((t) => verdict(phase, rec, t, seconds)),
+    (phase.targets ?? []).map((t) => verdict(phase, rec, t, seconds, ceiling(phase.concurrency)?.perSecond ?? 0)),
   );
   if (targets.length > 0) console.log(`\ntargets:\n${targets.join("\n")}`);
-  return withErrors.length > 0;
+  return withErrors.length > 0 || results.some((r) => r.checks.some((c) => !c.ok));
 }
 
-function verdict(phase: Phase, rec: Recorder, target: Target, seconds: number): string {
+/** `ceiling`: the no-op's req/s at the phase's concurrency. */
+function verdict(phase: Phase, rec: Recorder, target: Target, seconds: number, ceiling: number): string {
   const where = `${phase.name} c=${phase.concurrency}`;
+  if (target.metric === "% of no-op") {
+    const share = (100 * rec.summary(seconds, target.op).perSecond) / ceiling;
+    const met = share >= target.min ? "met" : "MISSED";
+    return `  ${where}: ${target.label}: ${fmt(share, 1)}% of the no-op ceiling (target >= ${target.min}%): ${met}`;
+  }
   if (target.metric === "messages/s") {
     const rate = rec.messageRate(seconds, target.op);
     const met = rate >= target.min ? "met" : "MISSED";
@@ -231,6 +269,11 @@ function verdict(phase: Phase, rec: Recorder, target: Target, seconds: number): 
   const { p95 } = rec.summary(seconds, target.op);
   const met = p95 < target.max ? "met" : "MISSED";
   return `  ${where}: ${target.label} p95 ${fmt(p95, 2)} ms (target < ${target.max} ms): ${met}`;
+}
+
+/** Percent of the successful `op` replies that were hits (each hit is recorded as one message of `op`). */
+function hitRate(rec: Recorder, op: string): number {
+  return (100 * (rec.messages.get(op) ?? 0)) / (rec.latencies.get(op)?.length ?? 0);
 }
 
 function latencyCells(s: ReturnType<Recorder["summary"]>): string[] {
