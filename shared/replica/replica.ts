@@ -277,6 +277,9 @@ export class Replica<R> {
       return;
     }
     batch.forEach((p, i) => {
+      // A proposal of an earlier term at this index was cut from the log before it was applied
+      // (this peer led, lost the lead, and leads again): it never will be.
+      this.proposals.get(first.index + i)?.reject(new ProposalLostError());
       this.proposals.set(first.index + i, { term: first.term, resolve: p.resolve, reject: p.reject });
     });
     this.flush(NONE);
@@ -286,6 +289,7 @@ export class Replica<R> {
   changeMembership(cc: ConfChange): Promise<void> {
     if (!this.isLeader()) throw new NotLeaderError(this.leader());
     const { index, term } = this.raw.proposeConfChange(cc);
+    this.confChanges.get(index)?.reject(new ProposalLostError());
     this.queueFlush();
     return new Promise((resolve, reject) => this.confChanges.set(index, { term, resolve: () => resolve(), reject }));
   }
