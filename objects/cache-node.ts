@@ -69,6 +69,8 @@ export class CacheNode extends DurableObject<Env> {
 
   async crash(_name: string): Promise<void> {
     this.crashed = true;
+    // Work still in flight on the old core must neither answer as served nor touch the store.
+    this.core?.stop();
     this.core = undefined;
     this.setMeta("crashed", "true");
   }

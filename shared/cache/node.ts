@@ -26,7 +26,15 @@ export interface DirtyStore {
 
 /** The way to the directory of a key: any peer of its group (workers/groups.ts), or a simulated one. */
 export interface DirectoryLink {
-  call(req: DirectoryRequest, requestId: string): Promise<DirectoryReply | { type: "no-quorum"; detail?: string }>;
+  call(req: DirectoryRequest, requestId: string): Promise<DirectoryAnswer>;
+}
+
+export type DirectoryAnswer = DirectoryReply | { type: "no-quorum"; detail?: string };
+
+class NodeStopped extends Error {
+  constructor() {
+    super("cache node stopped");
+  }
 }
 
 export interface CacheStats {
@@ -94,6 +102,7 @@ export class CacheNodeCore {
    * its own request must never land on a line written here after that grant was committed.
    */
   private readonly perKey = new KeyedMutex();
+  private stopped = false;
 
   constructor(private readonly o: CacheNodeOptions) {
     this.lines = new Lru(o.capacity);
@@ -109,7 +118,40 @@ export class CacheNodeCore {
   }
 
   async get(key: string): Promise<GetReply> {
-    return this.hit(key) ?? this.perKey.run(key, async () => this.hit(key) ?? this.miss(key));
+    return this.hit(key) ?? this.serial(key, async () => this.hit(key) ?? this.miss(key));
+  }
+
+  /**
+   * A crash (the admin fault): this core's memory is gone and a new one takes over the store.
+   * Work still running here (a reply on its way, a request queued behind it) must not touch the
+   * store or answer as if it had served: each step after an await checks.
+   */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Runs `fn` after this node's earlier work on `key`; a stop turns it into an error answer. */
+  private serial<T>(key: string, fn: () => Promise<T>): Promise<T | Unavailable> {
+    return this.perKey.run(key, async () => {
+      try {
+        this.checkRunning();
+        return await fn();
+      } catch (e) {
+        if (e instanceof NodeStopped) return { type: "unavailable", detail: "the cache node crashed" } as const;
+        throw e;
+      }
+    });
+  }
+
+  private checkRunning(): void {
+    if (this.stopped) throw new NodeStopped();
+  }
+
+  /** The directory's answer, unless this node was stopped while it waited. */
+  private async ask(req: DirectoryRequest, requestId: string): Promise<DirectoryAnswer> {
+    const reply = await this.o.directory.call(req, requestId);
+    this.checkRunning();
+    return reply;
   }
 
   private hit(key: string): GetReply | undefined {
@@ -124,7 +166,7 @@ export class CacheNodeCore {
     const settled = await this.settleDirty(key);
     if (settled !== undefined) return settled;
     const sentAt = this.o.clock();
-    const reply = await this.o.directory.call({ op: "read", key, node: this.o.name }, this.o.newId());
+    const reply = await this.ask({ op: "read", key, node: this.o.name }, this.o.newId());
     if (reply.type === "granted") {
       this.install(key, reply, sentAt);
       return { type: "value", key, value: reply.value, state: reply.state, hit: false };
@@ -134,11 +176,11 @@ export class CacheNodeCore {
   }
 
   put(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
-    return this.perKey.run(key, () => this.write(key, value, propagation, requestId));
+    return this.serial(key, () => this.write(key, value, propagation, requestId));
   }
 
   delete(key: string, requestId: string): Promise<DeleteReply> {
-    return this.perKey.run(key, () => this.remove(key, requestId));
+    return this.serial(key, () => this.remove(key, requestId));
   }
 
   private async write(key: string, value: string, propagation: Propagation, requestId: string): Promise<PutReply> {
@@ -151,20 +193,22 @@ export class CacheNodeCore {
       return { type: "stored", key, state: "M" };
     }
     const sentAt = this.o.clock();
-    const reply = await this.o.directory.call({ op: "write", key, node: this.o.name, value, propagation }, requestId);
+    const reply = await this.ask({ op: "write", key, node: this.o.name, value, propagation }, requestId);
     if (reply.type !== "written") return unavailable(reply);
     this.install(key, { ...reply, value }, sentAt);
     return { type: "stored", key, state: reply.state };
   }
 
   private async remove(key: string, requestId: string): Promise<DeleteReply> {
-    const reply = await this.o.directory.call({ op: "delete", key, node: this.o.name }, requestId);
+    // Dropped before asking: the delete takes the key out of the directory at its commit, and
+    // with it this node's place as a holder, so no order would ever reach this line again. (A
+    // dirty value stays in the store and goes back to the directory like any evicted one.)
+    this.lines.delete(key);
+    const reply = await this.ask({ op: "delete", key, node: this.o.name }, requestId);
     if (reply.type !== "deleted") return unavailable(reply);
-    // A read of this key still in flight here was granted before the delete: it must not install.
+    // A read of this key granted before the delete must not install.
     this.noteRevoked(key, reply.stamp);
     this.seen(key, reply.stamp);
-    const line = this.lines.peek(key);
-    if (line !== undefined && line.stamp < reply.stamp) this.lines.delete(key);
     return { type: "deleted", existed: reply.existed };
   }
 
@@ -237,12 +281,9 @@ export class CacheNodeCore {
     return reply.type === "written-back" ? undefined : unavailable(reply);
   }
 
-  private async writeBack(
-    key: string,
-    dirty: DirtyValue,
-  ): Promise<DirectoryReply | { type: "no-quorum"; detail?: string }> {
+  private async writeBack(key: string, dirty: DirtyValue): Promise<DirectoryAnswer> {
     const req = { op: "writeback", key, node: this.o.name, value: dirty.value, stamp: dirty.stamp } as const;
-    const reply = await this.o.directory.call(req, this.o.newId());
+    const reply = await this.ask(req, this.o.newId());
     // Applied, or already taken by a recall: either way the directory has it (unless rewritten since).
     if (reply.type === "written-back" && this.dirty.get(key) === dirty) this.clearDirty(key);
     return reply;
