@@ -103,6 +103,8 @@ export class CacheNodeCore {
    */
   private readonly perKey = new KeyedMutex();
   private stopped = false;
+  /** Keys this node is writing or deleting through the directory right now (see `changing`). */
+  private readonly ownChanges = new Set<string>();
 
   constructor(private readonly o: CacheNodeOptions) {
     this.lines = new Lru(o.capacity);
@@ -193,18 +195,16 @@ export class CacheNodeCore {
       return { type: "stored", key, state: "M" };
     }
     const sentAt = this.o.clock();
-    const reply = await this.ask({ op: "write", key, node: this.o.name, value, propagation }, requestId);
+    const reply = await this.changing(key, () =>
+      this.ask({ op: "write", key, node: this.o.name, value, propagation }, requestId),
+    );
     if (reply.type !== "written") return unavailable(reply);
     this.install(key, { ...reply, value }, sentAt);
     return { type: "stored", key, state: reply.state };
   }
 
   private async remove(key: string, requestId: string): Promise<DeleteReply> {
-    // Dropped before asking: the delete takes the key out of the directory at its commit, and
-    // with it this node's place as a holder, so no order would ever reach this line again. (A
-    // dirty value stays in the store and goes back to the directory like any evicted one.)
-    this.lines.delete(key);
-    const reply = await this.ask({ op: "delete", key, node: this.o.name }, requestId);
+    const reply = await this.changing(key, () => this.ask({ op: "delete", key, node: this.o.name }, requestId));
     if (reply.type !== "deleted") return unavailable(reply);
     // A read of this key granted before the delete must not install.
     this.noteRevoked(key, reply.stamp);
@@ -289,6 +289,24 @@ export class CacheNodeCore {
     return reply;
   }
 
+  /**
+   * While this node's own write or delete of `key` is on its way, it serves nothing of the key:
+   * once the directory commits it, no order reaches this node's old line (the entry names the
+   * writer's new line, or is gone), and other nodes may already serve the new state (an update
+   * push, a write after the delete). So the line is dropped before asking, and pushes that
+   * arrive meanwhile are not installed; the answer brings the line, if any. (A dirty value
+   * stays in the store and goes back to the directory like an evicted one.)
+   */
+  private async changing<T>(key: string, ask: () => Promise<T>): Promise<T> {
+    this.lines.delete(key);
+    this.ownChanges.add(key);
+    try {
+      return await ask();
+    } finally {
+      this.ownChanges.delete(key);
+    }
+  }
+
   /** Installs a grant unless an order or a grant newer than it has been seen for its key. */
   private install(
     key: string,
@@ -311,6 +329,7 @@ export class CacheNodeCore {
   private update(o: Extract<Order, { action: "update" }>): OrderReply {
     const revoked = this.revoked.get(o.key);
     const line = this.lines.peek(o.key);
+    if (this.ownChanges.has(o.key)) return { ok: true };
     if (revoked?.stamp !== o.basedOn || (line !== undefined && line.stamp >= o.stamp)) return { ok: true };
     this.seen(o.key, o.stamp);
     this.stats.updates++;
