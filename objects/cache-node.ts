@@ -54,10 +54,10 @@ export class CacheNode extends DurableObject<Env> {
     return (await this.serving(name))?.delete(key, requestId) ?? down();
   }
 
-  /** An order from the directory on peer `from`; throws when this node is down or cut off from it. */
-  async order(name: string, from: number, order: Order): Promise<OrderReply> {
+  /** An order from the directory on peer `from`; null when this node is down or cut off from it (a lost message). */
+  async order(name: string, from: number, order: Order): Promise<OrderReply | null> {
     const core = await this.serving(name);
-    if (core === undefined || this.blocked.has(from)) throw new Error(`cache node ${name} unreachable`);
+    if (core === undefined || this.blocked.has(from)) return null;
     return core.order(order);
   }
 

@@ -286,9 +286,11 @@ export class RaftPeer extends DurableObject<Env> {
       defer: (fn) => setTimeout(fn, 0),
       whenDurable: () => this.ctx.storage.sync(),
       cacheNodes: {
-        order: (node, order) => {
+        order: async (node, order) => {
           const ns = this.env.CACHE_NODE;
-          return ns.get(ns.idFromName(node)).order(node, this.id, order);
+          const reply = await ns.get(ns.idFromName(node)).order(node, this.id, order);
+          if (reply === null) throw new Error(`cache node ${node} unreachable`);
+          return reply;
         },
       },
       cacheLeaseMs: cacheSettings(this.env).leaseMs,
