@@ -130,7 +130,8 @@ export class DirectoryService {
   /** Phase two of an update-mode write: the holders reached in phase one get the new value. */
   private async push(req: DirectoryRequest, push: NonNullable<CacheApplied["push"]>): Promise<void> {
     if (req.op !== "write") return;
-    const order: Order = { action: "update", key: req.key, value: req.value, ...push };
+    const { stamp, basedOn, leaseMs } = push;
+    const order: Order = { action: "update", key: req.key, value: req.value, stamp, basedOn, leaseMs };
     await Promise.all(push.nodes.map((n) => this.order(n, order)));
   }
 
