@@ -5,9 +5,11 @@
  * clock steps (as the clock fault route makes them) and restarts on another machine with another
  * clock, faults aimed at a group's current leader (crash, pause, or cut it off; and a pause right after
  * it is elected, so that requests pile up for a leader that has not committed yet), since leader
- * changes are where most bugs of a replicated service live.
+ * changes are where most bugs of a replicated service live. The cache nodes crash, restart
+ * (sometimes elsewhere), pause, and lose their links to some peers of a group, often its leader.
  */
 import type { NodeId, Rand } from "../../../shared/raft/index.js";
+import type { CacheLinks, SimCacheNode } from "./cache.js";
 import { PeerClock } from "./clock.js";
 import type { PeerNetwork } from "./net.js";
 import type { SimPeer } from "./peer.js";
@@ -28,6 +30,37 @@ export interface FaultRates {
   clockStepPerMille: number;
   /** Per mille of restarts on another machine, with another clock offset and drift. */
   migratePerMille: number;
+}
+
+/** The cache nodes' faults. */
+export interface CacheFaultRates {
+  /** Per node per second, per mille. */
+  crashPerMille: number;
+  pausePerMille: number;
+  /** Per second, per mille: a node is cut off from some peers of a group (often its leader). */
+  cutPerMille: number;
+  healPerMille: number;
+  /** Per mille of answers to clients after which the node crashes (a silent write is then only in its store). */
+  crashAfterAnswerPerMille: number;
+}
+
+export function randomCacheRates(r: Rand): CacheFaultRates {
+  return {
+    crashPerMille: r.range(0, 60),
+    pausePerMille: r.range(0, 40),
+    cutPerMille: r.range(0, 400),
+    healPerMille: r.range(100, 600),
+    crashAfterAnswerPerMille: r.pick([0, 0, 10, 40]),
+  };
+}
+
+/** What the cache faults act on. */
+export interface CacheTargets {
+  nodes: readonly SimCacheNode[];
+  links: CacheLinks;
+  rates: CacheFaultRates;
+  /** The groups of the cache's keys (their directories): most cuts are aimed at them. */
+  keyGroups: readonly number[];
 }
 
 /** The bounds of peers' clock errors in a run. */
@@ -63,6 +96,9 @@ export class Faults {
     crashesAfterAnswer: 0,
     clockSteps: 0,
     migrations: 0,
+    nodeCrashes: 0,
+    nodePauses: 0,
+    nodeCuts: 0,
   };
 
   constructor(
@@ -72,6 +108,7 @@ export class Faults {
     private readonly nets: readonly PeerNetwork[],
     private readonly clocks: ClockBounds,
     private readonly log: (line: () => string) => void,
+    private readonly cache?: CacheTargets,
   ) {}
 
   /** A clock within the run's bounds. */
@@ -125,6 +162,58 @@ export class Faults {
         p.stepClock(r.chance(1, 2) ? size : -size);
       }
     }
+    if (this.cache !== undefined) this.cacheStep(this.cache);
+  }
+
+  /**
+   * The cache nodes: crashes (the dirty store stays), restarts (sometimes on another machine, with
+   * another clock), pauses, and links to peers cut (both ways, or only one way): to the current
+   * leader of a group, or to some of its peers.
+   */
+  private cacheStep(c: CacheTargets): void {
+    const r = this.rand;
+    for (const n of c.nodes) {
+      if (n.up && this.chance(c.rates.crashPerMille)) {
+        this.counts.nodeCrashes++;
+        n.crash("idle");
+      } else if (!n.up && r.chance(1, 15)) {
+        if (r.chance(this.rates.migratePerMille, 1000)) {
+          this.counts.migrations++;
+          n.migrate(this.randomClock());
+        }
+        n.restart();
+      } else if (n.up && !n.paused && this.chance(c.rates.pausePerMille)) {
+        this.counts.nodePauses++;
+        n.pause(r.range(200, 3000));
+      }
+    }
+    if (c.links.isPartitioned() && this.chance(c.rates.healPerMille)) {
+      c.links.heal();
+      this.log(() => "cache links heal");
+    } else if (this.chance(c.rates.cutPerMille)) {
+      this.counts.nodeCuts++;
+      const node = r.pick(c.nodes);
+      const g = r.chance(3, 4) ? r.pick(c.keyGroups) : r.int(this.groups.length);
+      const peers = this.groups[g] as readonly SimPeer[];
+      const leader = peers.find((p) => p.up && p.core?.replica.isLeader());
+      const cut =
+        leader !== undefined && r.chance(2, 3)
+          ? [leader.name]
+          : r.shuffle(peers.map((p) => p.name)).slice(0, r.range(1, peers.length));
+      const how = r.pick(["both", "both", "fromNode", "toNode"] as const);
+      c.links.partition(node.name, cut, how);
+      this.log(
+        () => `cache cut ${node.name} ${how === "both" ? "<-/->" : how === "fromNode" ? "-/->" : "<-/-"} ${cut}`,
+      );
+    }
+  }
+
+  /** A cache node just answered a client: sometimes it dies right after. */
+  nodeAnswered(faulty: boolean): boolean {
+    if (!faulty || this.cache === undefined) return false;
+    if (!this.rand.chance(this.cache.rates.crashAfterAnswerPerMille, 1000)) return false;
+    this.counts.nodeCrashes++;
+    return true;
   }
 
   /** A peer just became leader: sometimes it stalls right away, with its first entry not yet committed. */
@@ -163,8 +252,16 @@ export class Faults {
     );
   }
 
-  /** Heals everything for the liveness phase: links, crashed and paused peers, armed crash points. */
-  healAll(resume: (p: SimPeer) => void): void {
+  /** Heals everything for the liveness phase: links, crashed and paused peers and cache nodes, armed crash points. */
+  healAll(resume: (p: SimPeer | SimCacheNode) => void): void {
+    if (this.cache !== undefined) {
+      this.cache.links.heal();
+      this.cache.links.faulty = false;
+      for (const n of this.cache.nodes) {
+        if (!n.up) n.restart();
+        else if (n.paused) resume(n);
+      }
+    }
     for (const net of this.nets) {
       net.heal();
       net.faulty = false;

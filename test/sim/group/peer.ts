@@ -7,6 +7,8 @@
  * simulator instead of admin routes.
  */
 
+import { type CacheNodes, ORDER_TIMEOUT_MS } from "../../../shared/cache/directory-service.js";
+import type { DirectoryReply, DirectoryRequest } from "../../../shared/cache/types.js";
 import { createGroupCore, type GroupCore } from "../../../shared/group/core.js";
 import { type PeerReply, replyForError } from "../../../shared/group/peer-reply.js";
 import type { IdempotencyRequest } from "../../../shared/idempotency/service.js";
@@ -27,8 +29,23 @@ export const COMMIT_TIMEOUT_MS = 2500;
 export const answeredBy = new WeakMap<object, string>();
 
 /** Faults planted in the code under test, to prove that the checkers notice them (see README of the folder). */
-export type Bug = "naiveSnapshotChunks" | "placeByOrigin" | "staleReceive" | "leaderClock";
-export const BUGS: readonly Bug[] = ["naiveSnapshotChunks", "placeByOrigin", "staleReceive", "leaderClock"];
+export type Bug =
+  | "naiveSnapshotChunks"
+  | "placeByOrigin"
+  | "staleReceive"
+  | "leaderClock"
+  | "cacheFalseAck"
+  | "cacheLateGrant"
+  | "cacheVolatileDirty";
+export const BUGS: readonly Bug[] = [
+  "naiveSnapshotChunks",
+  "placeByOrigin",
+  "staleReceive",
+  "leaderClock",
+  "cacheFalseAck",
+  "cacheLateGrant",
+  "cacheVolatileDirty",
+];
 
 export interface PeerEnv {
   world: World;
@@ -42,6 +59,10 @@ export interface PeerEnv {
   diskMs: number;
   /** The drift bound the cores are told (the peers' clocks drift at most this much). */
   maxDriftPpm: number;
+  /** How this peer's directory reaches the cache nodes (cache.ts). */
+  cacheNodes: (peer: SimPeer) => CacheNodes;
+  /** S leases of the cache directory (ms). */
+  cacheLeaseMs: number;
   bug: Bug | undefined;
   /** Asked after every answer this peer gives as leader: crash right after it? */
   crashAfterAnswer: (peer: SimPeer) => boolean;
@@ -69,6 +90,8 @@ export class SimPeer implements Callee {
   private alarmToken = 0;
   private pauseToken = 0;
   crashes = 0;
+  /** Cache directory requests being served here in this life (the simulator waits for none before its final reads). */
+  cacheOps = 0;
 
   constructor(
     readonly group: number,
@@ -108,6 +131,8 @@ export class SimPeer implements Callee {
       defer: (fn) => world.after(0, () => this.run(fn), this),
       whenDurable: () => world.sleep(this.rand.int(this.env.diskMs + 1), this),
       maxDriftPpm: this.env.maxDriftPpm,
+      cacheNodes: this.env.cacheNodes(this),
+      cacheLeaseMs: this.env.cacheLeaseMs,
     });
     // The planted bugs that need the lead's seams (Replica.servesReads, Replica.groupNow): until
     // those exist, today's code behaves like the bug anyway.
@@ -132,6 +157,7 @@ export class SimPeer implements Callee {
     this.core = undefined;
     this.storage = undefined;
     this.alarmAt = null;
+    this.cacheOps = 0;
     this.env.world.crashed(this);
     this.crashAfterSend = false;
     const calls = [...this.serving];
@@ -273,6 +299,27 @@ export class SimPeer implements Callee {
       (leader) => leader.queues(req, requestId, true),
       (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
+    );
+  }
+
+  /** A cache node's request to the directory of a key on this group (RaftPeer.cache). */
+  cache(req: DirectoryRequest, requestId: string, forwarded = false): Promise<PeerReply<DirectoryReply>> {
+    // A write may wait out the lease of a sharer it cannot reach.
+    const timeoutMs = COMMIT_TIMEOUT_MS + 2 * ORDER_TIMEOUT_MS + this.env.cacheLeaseMs;
+    return this.serve(
+      forwarded,
+      (leader) => leader.cache(req, requestId, true),
+      (core, signal) => {
+        const life = this.life;
+        this.cacheOps++;
+        const done = () => {
+          if (this.life === life) this.cacheOps--;
+        };
+        const out = core.cache.handle(req, requestId, signal);
+        out.then(done, done);
+        return out;
+      },
+      timeoutMs,
     );
   }
 

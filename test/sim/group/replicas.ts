@@ -6,8 +6,9 @@
  * - the committed log: every Ready's committed entries are recorded per group; one index
  *   committed with two different entries is a state machine safety violation;
  * - a reference replica per group applies that log through the real Deduplicated + GroupState,
- *   and checks every command's result against the simple models of test/locks/reference-model.ts
- *   and test/queue/reference-model.ts;
+ *   and checks every command's result against the simple models of test/locks/reference-model.ts,
+ *   test/queue/reference-model.ts and cache-reference.ts (for the cache directory also the key's
+ *   entry after the command, and the answers to retries);
  * - agreement: sampled now and then, every live replica that applied the same index as another
  *   (or as the reference) must have an identical `state.snapshot()`;
  * - stale reads: a leader that says a shard has nothing deliverable before it has applied the
@@ -16,6 +17,7 @@
  *   queues.ts turns a suspect into a violation when a receive answered empty for that shard
  *   although one of those messages was acknowledged before the receive was sent.
  */
+import type { CacheApplied, CacheCommand } from "../../../shared/cache/types.js";
 import type { GroupCore } from "../../../shared/group/core.js";
 import { type GroupResult, GroupState, type StoredResult } from "../../../shared/group/state.js";
 import type { LockCommand } from "../../../shared/locks/types.js";
@@ -26,6 +28,7 @@ import type { Entry, Ready } from "../../../shared/raft/index.js";
 import { Deduplicated, decodeEnvelope } from "../../../shared/replica/dedup.js";
 import { ReferenceLocks } from "../../locks/reference-model.js";
 import { ReferenceQueue } from "../../queue/reference-model.js";
+import { ReferenceDirectory } from "./cache-reference.js";
 import type { SimPeer } from "./peer.js";
 
 /** A leader skipped a shard from a state older than its term guarantees (see queues.ts). */
@@ -60,6 +63,8 @@ interface GroupLog {
 export class ReplicaChecker {
   private readonly logs: GroupLog[] = [];
   readonly suspects: StaleSuspect[] = [];
+  /** Request ids of cache ops that took effect in some group (a committed attempt other than a conflict). */
+  readonly cacheApplied = new Set<string>();
   comparisons = 0;
   /** Shards a leader found empty before applying its term's first entry (each checked for staleness). */
   youngEmpty = 0;
@@ -181,10 +186,13 @@ export class ReplicaChecker {
     for (let next = g.ahead.get(g.entries.length + 1); next !== undefined; next = g.ahead.get(g.entries.length + 1)) {
       g.ahead.delete(next.index);
       g.entries.push(next);
-      g.reference.apply(next);
+      const result = g.reference.apply(next);
       if (next.type === "normal" && next.data !== "") {
         const id = decodeEnvelope(next.data).id;
         if (id !== "") g.requestIds.add(id);
+        // A cache op's attempts are proposed as `<request id>#<attempt>`; a conflict changed nothing.
+        if (result?.kind === "cache" && result.result.type !== "conflict")
+          this.cacheApplied.add(id.replace(/#\d+$/, ""));
       }
     }
   }
@@ -313,6 +321,7 @@ function difference(a: string, b: string): string {
 class ModelCheckedState extends GroupState {
   private readonly lockModel = new ReferenceLocks();
   private readonly queueModel = new ReferenceQueue(DEFAULT_DEDUP_CAP, DEFAULT_MAX_SHARD_MESSAGES);
+  private readonly cacheModel = new ReferenceDirectory();
   private diverged = false;
 
   constructor(
@@ -325,19 +334,37 @@ class ModelCheckedState extends GroupState {
   override apply(entry: Entry): GroupResult {
     const groupTime = this.now;
     const result = super.apply(entry);
-    if (this.diverged || result === null || result.kind === "idem" || result.kind === "cache") return result;
+    if (this.diverged || result === null || result.kind === "idem") return result;
     // The models see the command as the tables did: its time raised to the group's time.
-    const cmd = JSON.parse(entry.data) as LockCommand | QueueCommand;
+    const cmd = JSON.parse(entry.data) as LockCommand | QueueCommand | CacheCommand;
     cmd.now = Math.max(cmd.now, groupTime);
     let actual: unknown;
     let expected: unknown;
-    if (result.kind === "lock") {
+    if (result.kind === "cache") {
+      const c = cmd as CacheCommand;
+      const model = this.cacheModel.apply(c, entry.index);
+      // The order of the holders pushed to is not part of the contract.
+      const sorted = (a: CacheApplied) =>
+        a.push === undefined ? a : { ...a, push: { ...a.push, nodes: [...a.push.nodes].sort() } };
+      actual = sorted({ result: result.result, push: result.push });
+      expected = sorted(model);
+      const entryDiff = deepEqual(actual, expected)
+        ? this.cacheModel.differs(c.key, this.cache.entry(c.key))
+        : undefined;
+      if (entryDiff !== undefined) {
+        this.diverged = true;
+        this.violation(
+          `reference model: g${this.group} index ${entry.index} ${JSON.stringify(cmd).slice(0, 200)}: ${entryDiff}`,
+        );
+        return result;
+      }
+    } else if (result.kind === "lock") {
       const model = this.lockModel.step(cmd as LockCommand, entry.index);
       const { result: r, events } = result;
       // The model does not pick a deadlock cycle (the unit model test checks the cycles).
       actual = { result: r.type === "deadlock" ? { ...r, cycle: [] } : r, events };
       expected = model;
-    } else {
+    } else if (result.kind === "queue") {
       const model = this.queueModel.apply(cmd as QueueCommand);
       if (model.result.type === "rejected" && result.result.type === "rejected")
         model.result.detail = result.result.detail;
@@ -348,6 +375,20 @@ class ModelCheckedState extends GroupState {
       this.diverged = true;
       this.violation(
         `reference model: g${this.group} index ${entry.index} ${JSON.stringify(cmd).slice(0, 200)} gave ${JSON.stringify(actual).slice(0, 300)}, the model ${JSON.stringify(expected).slice(0, 300)}`,
+      );
+    }
+    return result;
+  }
+
+  /** A retry answered from the exactly-once memory: a cache grant is rebuilt from the state now. */
+  override replay(stored: StoredResult): GroupResult {
+    const result = super.replay(stored);
+    if (this.diverged || stored?.kind !== "cache" || result?.kind !== "cache") return result;
+    const expected = this.cacheModel.replay(stored.result) ?? stored.result;
+    if (!deepEqual(result.result, expected)) {
+      this.diverged = true;
+      this.violation(
+        `reference model: g${this.group} replay of ${JSON.stringify(stored.result)} gave ${JSON.stringify(result.result)}, the model ${JSON.stringify(expected)}`,
       );
     }
     return result;

@@ -29,8 +29,12 @@ export function rpc<T>(
   work: () => Promise<T>,
   caller?: Actor,
 ): Promise<T> {
+  // The caller's life when it called: a caller that crashed since never hears back, even when the
+  // answer sets off after its restart.
+  const life = caller?.life;
   return new Promise<T>((resolve, reject) => {
-    const answer = (fn: () => void) => world.after(back.delay(), fn, caller);
+    const answer = (fn: () => void) =>
+      world.after(back.delay(), () => (caller !== undefined && caller.life !== life ? undefined : fn()), caller);
     if (out.lost()) {
       world.after(out.delay() + back.delay(), () => reject(new RpcError("request lost")), caller);
       return;

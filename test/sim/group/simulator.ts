@@ -10,8 +10,10 @@
  */
 import type { ConfState } from "../../../shared/raft/index.js";
 import { Rand } from "../../../shared/raft/rand.js";
+import { CacheLinks, orderTransport, randomClock, SimCacheNode } from "./cache.js";
+import { CacheChecker } from "./cache-check.js";
 import { PeerClock } from "./clock.js";
-import { Faults, randomRates } from "./faults.js";
+import { Faults, randomCacheRates, randomRates } from "./faults.js";
 import { LinearLocks } from "./linear.js";
 import { LockChecker } from "./locks.js";
 import { PeerNetwork } from "./net.js";
@@ -41,6 +43,8 @@ export interface GroupSimResult {
 
 const LIVENESS_MS = 10_000;
 const DRAIN_MS = 60_000;
+/** How long the cache may take to finish its requests after the drain, and its final reads. */
+const CACHE_IDLE_MS = 60_000;
 const TICK_MS = 50;
 
 export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimResult> {
@@ -100,6 +104,15 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   const locks = new LockChecker(violation);
   const linear = new LinearLocks();
   const queues = new QueueChecker(violation);
+  const cache = new CacheChecker(violation);
+  const cacheNodes = new Map<string, SimCacheNode>();
+  const cacheLinks = new CacheLinks(rand.fork(), {
+    minDelay: 1,
+    maxDelay: cfgRand.range(2, 40),
+    lossPerMille: cfgRand.range(0, 50),
+  });
+  const cacheLeaseMs = cfgRand.pick([500, 1000, 2000, 4000]);
+  const orderCounts = { orders: 0, ordersFailed: 0 };
   const groups: SimPeer[][] = [];
   const nets: PeerNetwork[] = [];
   for (let g = 0; g < groupCount; g++) {
@@ -121,6 +134,8 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         chunking: { units: chunkUnits, naive: opts.bug === "naiveSnapshotChunks" },
         diskMs,
         maxDriftPpm,
+        cacheNodes: (p) => orderTransport(p, cacheNodes, cacheLinks, world, opts.bug, orderCounts),
+        cacheLeaseMs,
         bug: opts.bug,
         onStart: (p, core) => replicas.attach(p, core),
         crashAfterAnswer: () => faults?.answered(phase === "faults") ?? false,
@@ -142,17 +157,49 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     replicas,
     log,
   });
-  const workload = new Workload(workloadCfg, {
-    world,
-    rand: rand.fork(),
-    worker,
-    locks,
-    linear,
-    queues,
-    phase: () => phase,
-    log,
-    onError: (e) => violation(`client: ${errorText(e)}`),
-  });
+  // ---- the cache nodes, n1..n3 ------------------------------------------------------------------
+  const cacheCfg = {
+    cacheClients: cfgRand.range(1, 3),
+    cacheKeys: ["ck0", "ck1", "ck2", "ck3"].slice(0, cfgRand.range(1, 4)),
+  };
+  const cacheCapacity = cfgRand.range(1, 4);
+  const cacheRates = randomCacheRates(cfgRand);
+  for (const name of ["n1", "n2", "n3"]) {
+    const node = new SimCacheNode(name, randomClock(cfgRand, maxOffsetMs, maxDriftPpm), rand.fork(), {
+      world,
+      worker,
+      links: cacheLinks,
+      capacity: cacheCapacity,
+      leaseMs: cacheLeaseMs,
+      maxDriftPpm,
+      bug: opts.bug,
+      crashAfterAnswer: () => faults?.nodeAnswered(phase === "faults") ?? false,
+      log,
+    });
+    cacheNodes.set(name, node);
+  }
+  const nodes = [...cacheNodes.values()];
+  // Only a cache node's own events (its calls, their answers, orders, clients' requests) run its
+  // code: no other event can add or change a line, and time only ends S leases.
+  world.afterEvent = (actor) => {
+    if (actor instanceof SimCacheNode) cache.coherence(nodes);
+  };
+  const workload = new Workload(
+    { ...workloadCfg, ...cacheCfg },
+    {
+      world,
+      rand: rand.fork(),
+      worker,
+      locks,
+      linear,
+      queues,
+      cache,
+      cacheNodes: nodes,
+      phase: () => phase,
+      log,
+      onError: (e) => violation(`client: ${errorText(e)}`),
+    },
+  );
   const stop = () => violations.length > 0;
 
   // ---- setup: every queue keeps its messages (no dead-lettering: a DLQ would hide deliveries) ---
@@ -166,7 +213,12 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   }
 
   // ---- phase 1: faults ------------------------------------------------------------------------
-  const injector = new Faults(faultRand, rates, groups, nets, { maxOffsetMs, maxDriftPpm }, log);
+  const injector = new Faults(faultRand, rates, groups, nets, { maxOffsetMs, maxDriftPpm }, log, {
+    nodes,
+    links: cacheLinks,
+    rates: cacheRates,
+    keyGroups: cacheCfg.cacheKeys.map((k) => worker.groupOf(k)),
+  });
   faults = injector;
   const faultStep = () => {
     if (phase !== "faults") return;
@@ -211,15 +263,52 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     workload.running <= workloadCfg.consumers;
   await world.run(world.now + DRAIN_MS, () => empty() || stop());
   const drainMs = world.now - healedAt - liveAfter;
+
+  // ---- phase 4: the cache: no request in flight, then every key read on every node ------------------
+  const cacheIdle = () =>
+    nodes.every((n) => n.serving.size === 0 && n.calls === 0) && all.every((p) => p.cacheOps === 0);
+  await world.run(world.now + CACHE_IDLE_MS, () => cacheIdle() || stop());
+  if (!cacheIdle() && !stop()) {
+    const busy = [
+      ...nodes
+        .filter((n) => n.serving.size > 0 || n.calls > 0)
+        .map((n) => `${n.name} (${n.serving.size} served, ${n.calls} calls)`),
+      ...all.filter((p) => p.cacheOps > 0).map((p) => `${p.name} (${p.cacheOps} directory ops)`),
+    ];
+    violation(`cache liveness: requests still in flight ${CACHE_IDLE_MS} ms after the drain: ${busy.join(", ")}`);
+  }
+  if (!stop()) {
+    let finished = false;
+    void cache
+      .finalReads(
+        cacheCfg.cacheKeys,
+        nodes,
+        (node, key) => worker.cacheCall(node, (x) => x.get(key)),
+        () => world.sleep(200),
+      )
+      .then(
+        (found) => {
+          for (const v of found) violation(v);
+          finished = true;
+        },
+        (e) => violation(`final reads: ${errorText(e)}`),
+      );
+    await world.run(world.now + CACHE_IDLE_MS, () => finished || stop());
+    if (!finished && !stop()) violation(`cache liveness: the final reads did not finish within ${CACHE_IDLE_MS} ms`);
+  }
   phase = "done";
   for (const [g, peers] of groups.entries()) replicas.sample(g, peers, true);
   let linearUnknown = false;
+  let cacheUnknown = false;
   if (!stop()) {
     locks.finish(world.now);
     queues.finish();
     const lin = linear.check((resource) => worker.groupOf(resource));
     for (const v of lin.violations) violation(v);
     linearUnknown = lin.unknown;
+    const cacheLin = cache.check((id) => nodes.some((n) => n.done.has(id)) || replicas.cacheApplied.has(id));
+    for (const v of cacheLin.violations) violation(v);
+    cacheUnknown = cacheLin.unknown;
   }
 
   return {
@@ -245,6 +334,19 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
       comparisons: replicas.comparisons,
       linearOps: linear.operations,
       linearUnknown: linearUnknown ? 1 : 0,
+      cacheLeaseMs,
+      cacheCapacity,
+      ...cache.counts,
+      cacheOrders: orderCounts.orders,
+      cacheOrdersFailed: orderCounts.ordersFailed,
+      cacheLateGrants: nodes.reduce((n, x) => n + x.lateGrants, 0),
+      ...Object.fromEntries(
+        (["evictions", "invalidations", "writebacks", "updates"] as const).map((k) => [
+          `cache${k[0]?.toUpperCase()}${k.slice(1)}`,
+          nodes.reduce((n, x) => n + x.stats()[k], 0),
+        ]),
+      ),
+      cacheUnknown: cacheUnknown ? 1 : 0,
       youngEmpty: replicas.youngEmpty,
       youngReceives: replicas.youngReceives,
       suspects: replicas.suspects.length,

@@ -15,11 +15,12 @@ import { groupKey, planEnqueue, receiptShard } from "../../../shared/queue/place
 import type { QueueReply, QueueRequest } from "../../../shared/queue/queue-service.js";
 import type { Delivery } from "../../../shared/queue/types.js";
 import type { NodeId, Rand } from "../../../shared/raft/index.js";
+import type { SimCacheNode } from "./cache.js";
 import { answeredBy, type Bug, type SimPeer } from "./peer.js";
 import type { QueueChecker } from "./queues.js";
 import type { ReplicaChecker } from "./replicas.js";
 import { type Leg, rpc } from "./rpc.js";
-import type { World } from "./world.js";
+import type { Actor, World } from "./world.js";
 
 /** How long the Worker looks for a leader that can commit before answering 503. */
 export const LEADER_DEADLINE_MS = 4000;
@@ -114,11 +115,16 @@ export class SimWorker {
     };
   }
 
-  /** workers/groups.ts callGroup. `served` is the peer that answered (behind any forwarding). */
+  /**
+   * workers/groups.ts callGroup. `from`: called by a cache node (objects/cache-node.ts calls
+   * callGroup itself): its links to the peers, and it owns the replies and the pauses (a crashed
+   * node never hears back).
+   */
   async callGroup<T>(
     group: number,
     call: (peer: SimPeer) => Promise<PeerReply<T>>,
     deadlineMs = LEADER_DEADLINE_MS,
+    from?: { caller: Actor; legs: (peer: SimPeer) => { out: Leg; back: Leg } },
   ): Promise<{ ok: true; value: T } | { ok: false; reason: "no-quorum" }> {
     const peers = this.env.groups[group] as readonly SimPeer[];
     const world = this.env.world;
@@ -129,8 +135,9 @@ export class SimWorker {
       const peer = peers[id - 1] as SimPeer;
       let reply: PeerReply<T> | undefined;
       this.calls++;
+      const legs = from?.legs(peer) ?? { out: this.leg(), back: this.leg() };
       try {
-        reply = await rpc(world, this.leg(), this.leg(), peer, () => call(peer));
+        reply = await rpc(world, legs.out, legs.back, peer, () => call(peer), from?.caller);
       } catch {
         reply = undefined; // unreachable: try another peer
       }
@@ -143,7 +150,23 @@ export class SimWorker {
       if (world.now >= until) return { ok: false, reason: "no-quorum" };
       const hint = reply?.error === "not-leader" ? reply.leader : 0;
       next = hint !== 0 && hint !== id ? hint : (id % peers.length) + 1;
-      if ((attempt + 1) % peers.length === 0) await world.sleep(50);
+      if ((attempt + 1) % peers.length === 0) await world.sleep(50, from?.caller);
+    }
+  }
+
+  // ---- cache ----------------------------------------------------------------------------------
+
+  /**
+   * workers/routes/cache.ts: a request for a cache node goes to its Durable Object, which serves
+   * it (shared/cache/node.ts). Undefined when the call failed (the node crashed while serving it,
+   * or a leg was lost): a 500 whose outcome is unknown.
+   */
+  async cacheCall<T>(node: SimCacheNode, serve: (node: SimCacheNode) => Promise<T>): Promise<T | undefined> {
+    this.calls++;
+    try {
+      return await rpc(this.env.world, this.leg(), this.leg(), node, () => serve(node));
+    } catch {
+      return undefined;
     }
   }
 

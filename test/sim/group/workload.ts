@@ -4,7 +4,8 @@
  * locks left to expire), queue producers (batches of 1–10, with and without key and id, bodies
  * with astral characters; a 503 is answered by resending the same batch with the returned ids)
  * and consumers (receive with max and visibility, sometimes long polls; ack most, nack some,
- * forget some so their visibility runs out). Each client talks to the Worker over one more hop
+ * forget some so their visibility runs out) and cache clients (GET, PUT in both propagation modes
+ * and DELETE on random nodes, unique values). Each client talks to the Worker over one more hop
  * whose reply can be lost. What clients send and see goes to the checkers.
  */
 import type { LockReply, LockRequest } from "../../../shared/locks/lock-service.js";
@@ -12,6 +13,8 @@ import type { LockMode } from "../../../shared/locks/types.js";
 import type { Delivery } from "../../../shared/queue/types.js";
 import type { Rand } from "../../../shared/raft/index.js";
 import { randomText } from "../../helpers/random-text.js";
+import type { SimCacheNode } from "./cache.js";
+import type { CacheChecker } from "./cache-check.js";
 import type { LinearLocks } from "./linear.js";
 import type { LockChecker } from "./locks.js";
 import type { QueueChecker } from "./queues.js";
@@ -33,6 +36,9 @@ export interface WorkloadConfig {
   idempotencyPerMille: number;
   /** Clients of the linearizability check (linear.ts), two owners each. */
   linearClients: number;
+  /** Cache clients: GET, PUT (both propagations) and DELETE of `cacheKeys` on random nodes. */
+  cacheClients: number;
+  cacheKeys: string[];
 }
 
 export interface WorkloadEnv {
@@ -42,6 +48,8 @@ export interface WorkloadEnv {
   locks: LockChecker;
   linear: LinearLocks;
   queues: QueueChecker;
+  cache: CacheChecker;
+  cacheNodes: readonly SimCacheNode[];
   phase: () => Phase;
   log: (line: () => string) => void;
   onError: (e: unknown) => void;
@@ -83,6 +91,10 @@ export class Workload {
     for (let i = 0; i < this.cfg.linearClients; i++) {
       const rand = this.env.rand.fork();
       spawn(() => this.linearClient(i, rand));
+    }
+    for (let i = 0; i < this.cfg.cacheClients; i++) {
+      const rand = this.env.rand.fork();
+      spawn(() => this.cacheClient(i, rand));
     }
     for (let i = 0; i < this.cfg.producers; i++) {
       const rand = this.env.rand.fork();
@@ -181,6 +193,51 @@ export class Workload {
     while (this.env.phase() === "faults") {
       await world.sleep(rand.range(10, 300));
       await linear.step(id, `lin${id}.${rand.int(2)}`, rand, (req) => this.http(rand, () => worker.lock(req)));
+    }
+  }
+
+  // ---- cache ----------------------------------------------------------------------------------
+
+  /**
+   * GET, PUT and DELETE on a random node, each value written once (`c<client>.<n>`). Bursts on
+   * one key and node now and then, so that E → M writes and hits happen, not only misses.
+   */
+  private async cacheClient(id: number, rand: Rand): Promise<void> {
+    const { world, worker, cache, cacheNodes, log } = this.env;
+    let n = 0;
+    while (this.env.phase() === "faults") {
+      await world.sleep(rand.range(10, 250));
+      const key = rand.pick(this.cfg.cacheKeys);
+      const node = rand.pick(cacheNodes);
+      const burst = rand.chance(1, 4) ? rand.range(2, 4) : 1;
+      for (let b = 0; b < burst && this.env.phase() === "faults"; b++) {
+        const pick = rand.int(20);
+        const requestId = `cc${id}.${++n}`;
+        if (pick < 10) {
+          const done = cache.begin(id, { op: "get", key, node: node.name });
+          const reply = await this.http(rand, () => worker.cacheCall(node, (x) => x.get(key)));
+          done(reply);
+          log(() => `c${id} GET ${key} on ${node.name}: ${reply === undefined ? "lost" : JSON.stringify(reply)}`);
+        } else if (pick < 17) {
+          const value = JSON.stringify(`c${id}.${n}`);
+          const propagation = pick < 14 ? "invalidate" : "update";
+          const done = cache.begin(id, { op: "put", key, value, node: node.name, propagation, requestId });
+          const reply = await this.http(rand, () =>
+            worker.cacheCall(node, (x) => x.put(key, value, propagation, requestId)),
+          );
+          done(reply);
+          log(
+            () =>
+              `c${id} PUT ${key} ${value} ${propagation} on ${node.name}: ${reply === undefined ? "lost" : JSON.stringify(reply)}`,
+          );
+        } else {
+          const done = cache.begin(id, { op: "delete", key, node: node.name, requestId });
+          const reply = await this.http(rand, () => worker.cacheCall(node, (x) => x.delete(key, requestId)));
+          done(reply);
+          log(() => `c${id} DELETE ${key} on ${node.name}: ${reply === undefined ? "lost" : JSON.stringify(reply)}`);
+        }
+        if (b + 1 < burst) await world.sleep(rand.range(1, 30));
+      }
     }
   }
 

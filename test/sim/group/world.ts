@@ -42,6 +42,11 @@ export class World {
   events = 0;
   private heap: Scheduled[] = [];
   private seq = 0;
+  /**
+   * Called after every event that ran, once the work it started has run, with the event's actor
+   * (the simulator's invariants).
+   */
+  afterEvent: ((actor: Actor | undefined) => void) | undefined;
 
   /** Told of anything an event throws (the simulator records it as a violation). */
   constructor(private readonly onError: (e: unknown) => void) {}
@@ -93,20 +98,23 @@ export class World {
       }
       this.now = next.at;
       while (this.heap[0] !== undefined && (this.heap[0] as Scheduled).at === this.now) {
-        this.fire(this.pop());
+        const ev = this.pop();
+        const ran = this.fire(ev);
         // The continuations an event started run before the next event, as in a real event loop.
         await drain();
+        if (ran) this.afterEvent?.(ev.actor);
       }
     }
   }
 
-  private fire(ev: Scheduled): void {
+  /** Runs `ev` unless its actor is paused (then later) or crashed since; true if it ran. */
+  private fire(ev: Scheduled): boolean {
     const actor = ev.actor;
     if (actor !== undefined) {
-      if (ev.life !== undefined && actor.life !== ev.life) return;
+      if (ev.life !== undefined && actor.life !== ev.life) return false;
       if (actor.paused) {
         actor.backlog.push(ev);
-        return;
+        return false;
       }
     }
     this.events++;
@@ -115,6 +123,7 @@ export class World {
     } catch (e) {
       this.onError(e);
     }
+    return true;
   }
 
   // A binary heap ordered by (at, seq).
