@@ -437,16 +437,21 @@ export class Replica<R> {
    */
   private failStaleWaiters(): void {
     const leading = this.isLeader() ? this.raw.raft.term : -1;
-    const err = new NotLeaderError(this.leader());
+    // Built only when someone is failed: this runs on every flush, and an Error's stack is dear.
+    let err: NotLeaderError | undefined;
+    const fail = () => {
+      err ??= new NotLeaderError(this.leader());
+      return err;
+    };
     for (const [ctx, r] of this.reads) {
       if (r.term === leading) continue;
       this.reads.delete(ctx);
-      r.reject(err);
+      r.reject(fail());
     }
     const stale = this.servingWaiters.filter((w) => w.term !== leading);
     if (stale.length === 0) return;
     this.servingWaiters = this.servingWaiters.filter((w) => w.term === leading);
-    for (const w of stale) w.reject(err);
+    for (const w of stale) w.reject(fail());
   }
 
   /**
