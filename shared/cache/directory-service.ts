@@ -1,7 +1,7 @@
 import type { GroupResult } from "../group/state.js";
 import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
-import type { DirectoryTable } from "./directory.js";
+import { commandFor, type DirectoryTable } from "./directory.js";
 import { KeyedMutex } from "./keyed-mutex.js";
 import type {
   CacheApplied,
@@ -102,21 +102,7 @@ export class DirectoryService {
       }
       const writeback = ownerReply?.reply?.ok ? ownerReply.reply.dirty : undefined;
       const acked = reached.filter((r) => r.reply?.ok === true).map((r) => r.node);
-      const based = { key: req.key, node: req.node, basedOn, now: 0 };
-      const cmd: CacheCommand =
-        req.op === "read"
-          ? { type: "cache-read", ...based, writeback, leaseMs }
-          : req.op === "write"
-            ? {
-                type: "cache-write",
-                ...based,
-                value: req.value,
-                propagation: req.propagation,
-                acked,
-                writeback,
-                leaseMs,
-              }
-            : { type: "cache-delete", ...based, acked, writeback };
+      const cmd = commandFor(req, { basedOn, acked, writeback, leaseMs });
       // Each attempt is its own command: a conflict recorded for one must not answer the next.
       const applied = await this.propose(cmd, requestId === "" ? "" : `${requestId}#${attempt}`, signal);
       attempt++;

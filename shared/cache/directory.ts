@@ -1,4 +1,4 @@
-import type { CacheApplied, CacheCommand, CacheResult, Stamp } from "./types.js";
+import type { CacheApplied, CacheCommand, CacheResult, DirectoryRequest, Stamp } from "./types.js";
 
 /**
  * One key as the directory knows it. `value` is the backing store (JSON text; absent when the key
@@ -133,4 +133,34 @@ function liveSharers(e: DirectoryEntry, now: number): Record<string, number> {
 
 function conflict(key: string): CacheApplied {
   return { result: { type: "conflict", key } };
+}
+
+/**
+ * The command for a node's read, write or delete, once its op has sent its orders: what the op
+ * read (`basedOn`), who answered (`acked`), the owner's handed-back value, the S lease to grant.
+ * (`now` is stamped at proposal.)
+ */
+export function commandFor(
+  req: Exclude<DirectoryRequest, { op: "writeback" }>,
+  o: { basedOn: Stamp; acked: string[]; writeback?: string; leaseMs: number; now?: number },
+): CacheCommand {
+  const based = { key: req.key, node: req.node, basedOn: o.basedOn, now: o.now ?? 0 };
+  switch (req.op) {
+    case "read":
+      return { type: "cache-read", ...based, writeback: o.writeback, leaseMs: o.leaseMs };
+    case "write": {
+      const { value, propagation } = req;
+      return {
+        type: "cache-write",
+        ...based,
+        value,
+        propagation,
+        acked: o.acked,
+        writeback: o.writeback,
+        leaseMs: o.leaseMs,
+      };
+    }
+    case "delete":
+      return { type: "cache-delete", ...based, acked: o.acked, writeback: o.writeback };
+  }
 }

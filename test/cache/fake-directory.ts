@@ -6,7 +6,7 @@
  * manual clock (`time`) is everybody's. Requests can be held before they reach the directory or
  * after they committed (their reply on its way), to make replies and orders race.
  */
-import { DirectoryTable } from "../../shared/cache/directory.js";
+import { commandFor, DirectoryTable } from "../../shared/cache/directory.js";
 import { CacheNodeCore, type DirectoryLink, type DirtyStore, type DirtyValue } from "../../shared/cache/node.js";
 import type {
   CacheApplied,
@@ -196,21 +196,7 @@ export class Directory {
     this.beforeCommit?.();
     const writeback = ownerReply?.ok ? ownerReply.dirty : undefined;
     const acked = replies.filter((r) => r.reply?.ok).map((r) => r.node);
-    const based = { key, node: req.node, basedOn, now: this.time };
-    const cmd: CacheCommand =
-      req.op === "read"
-        ? { type: "cache-read", ...based, writeback, leaseMs: LEASE }
-        : req.op === "write"
-          ? {
-              type: "cache-write",
-              ...based,
-              value: req.value,
-              propagation: req.propagation,
-              acked,
-              writeback,
-              leaseMs: LEASE,
-            }
-          : { type: "cache-delete", ...based, acked, writeback };
+    const cmd = commandFor(req, { basedOn, acked, writeback, leaseMs: LEASE, now: this.time });
     const applied = this.commit(cmd, requestId);
     // The service would wait out the silent sharers' leases and try again: here, the holder is named.
     if (applied.result.type === "conflict") {

@@ -1,6 +1,6 @@
 // Races between a cache node's own requests: replies that arrive late must not undo local writes.
 import { describe, expect, it } from "vitest";
-import { DirectoryTable } from "../../shared/cache/directory";
+import { commandFor, DirectoryTable } from "../../shared/cache/directory";
 import { CacheNodeCore, type DirectoryLink, type DirtyValue } from "../../shared/cache/node";
 import type { CacheCommand, DirectoryReply, DirectoryRequest } from "../../shared/cache/types";
 
@@ -15,22 +15,10 @@ function heldDirectory() {
   const link: DirectoryLink = {
     call: async (req: DirectoryRequest): Promise<DirectoryReply> => {
       const basedOn = table.stamp(req.key);
-      const based = { key: req.key, node: req.node, basedOn, now: 0 };
       const cmd: CacheCommand =
-        req.op === "read"
-          ? { type: "cache-read", ...based, leaseMs: 10_000 }
-          : req.op === "write"
-            ? {
-                type: "cache-write",
-                ...based,
-                value: req.value,
-                propagation: req.propagation,
-                acked: [],
-                leaseMs: 10_000,
-              }
-            : req.op === "delete"
-              ? { type: "cache-delete", ...based, acked: [] }
-              : { type: "cache-writeback", key: req.key, node: req.node, value: req.value, stamp: req.stamp, now: 0 };
+        req.op === "writeback"
+          ? { type: "cache-writeback", key: req.key, node: req.node, value: req.value, stamp: req.stamp, now: 0 }
+          : commandFor(req, { basedOn, acked: [], leaseMs: 10_000 });
       const { result } = table.apply(cmd, ++index);
       await new Promise<void>((resolve) => held.push(resolve));
       return result as DirectoryReply;
