@@ -61,6 +61,7 @@ export class DirectoryService {
       const applied = await this.propose({ type: "cache-writeback", ...req, now: 0 }, requestId, signal);
       return applied.result as DirectoryReply;
     }
+    if (req.op === "read" && (await this.absent(req.key))) return { type: "absent", key: req.key };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; ) {
       await this.replica.whenServing();
       signal?.throwIfAborted();
@@ -111,6 +112,18 @@ export class DirectoryService {
       return applied.result;
     }
     return { type: "unavailable", key: req.key, node: "(directory: the key kept changing)" };
+  }
+
+  /**
+   * A read of a key the directory does not have is answered with a ReadIndex read, not a
+   * commit: nothing would be recorded (no holder of nothing), and the read confirms this peer
+   * still leads with every committed entry applied.
+   */
+  private async absent(key: string): Promise<boolean> {
+    if (this.table.entry(key) !== undefined) return false;
+    await this.replica.read();
+    await this.replica.whenServing();
+    return this.table.entry(key) === undefined;
   }
 
   /** Phase two of an update-mode write: the holders reached in phase one get the new value. */

@@ -59,6 +59,13 @@ describe("cache", () => {
     expect(n2.stats.writebacks).toBe(1);
   });
 
+  it("a read of a key nobody wrote is 404, confirmed by a ReadIndex read with nothing committed", async () => {
+    await read("never-written", "n1"); // wakes the group; then nothing may move
+    const before = await commitIndexes();
+    for (const node of ["n1", "n2", "n3"]) expect((await read("never-written", node)).status).toBe(404);
+    expect(await commitIndexes()).toEqual(before);
+  });
+
   it("update propagation gives sharers the new value", async () => {
     await put("k3", "a", "n1");
     await read("k3", "n2");

@@ -40,6 +40,7 @@ function setup(holdOps: DirectoryRequest["op"][], holdRequests: DirectoryRequest
   let index = 0;
   const replica = {
     whenServing: () => Promise.resolve(),
+    read: () => Promise.resolve(),
     groupNow: (local: number) => local,
     wallTime: (group: number) => group,
     propose: async (data: string) =>
