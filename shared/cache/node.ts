@@ -95,7 +95,7 @@ export class CacheNodeCore {
   private readonly dirty = new Map<string, DirtyValue>();
   /** Per key, the newest order stamp seen and when: grants at or below it are stale on arrival. */
   private readonly revoked = new Map<string, { stamp: Stamp; at: number }>();
-  /** What a lease of `ms` is worth on this clock: it may run slow, so the lease ends early here. */
+  /** What a lease of `ms` is worth on this clock: it may run slow, so the lease is shortened by the drift bound. */
   private readonly lease: (ms: number) => number;
   /**
    * This node's own directory requests and silent writes run one at a time per key: a grant for
@@ -317,7 +317,7 @@ export class CacheNodeCore {
     const current = this.lines.peek(key);
     if (current !== undefined && current.stamp > grant.stamp) return;
     this.seen(key, grant.stamp);
-    this.put1(key, {
+    this.setLine(key, {
       state: grant.state,
       value: grant.value,
       stamp: grant.stamp,
@@ -334,7 +334,7 @@ export class CacheNodeCore {
     this.seen(o.key, o.stamp);
     this.stats.updates++;
     // The lease runs from phase one, which this node saw before the directory committed.
-    this.put1(o.key, { state: "S", value: o.value, stamp: o.stamp, leaseUntil: revoked.at + this.lease(o.leaseMs) });
+    this.setLine(o.key, { state: "S", value: o.value, stamp: o.stamp, leaseUntil: revoked.at + this.lease(o.leaseMs) });
     return { ok: true };
   }
 
@@ -344,7 +344,7 @@ export class CacheNodeCore {
     if (dirty !== undefined && dirty.stamp < stamp) this.clearDirty(key);
   }
 
-  private put1(key: string, line: Line): void {
+  private setLine(key: string, line: Line): void {
     for (const [evictedKey, evicted] of this.lines.set(key, line)) {
       this.stats.evictions++;
       if (evicted.state !== "M") continue;
