@@ -19,6 +19,7 @@ import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
 import { type ConfChange, type Message, type NodeId, Rand } from "../shared/raft/index.js";
 import type { Env } from "../workers/env.js";
+import { cacheNodeStub } from "../workers/groups.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 
 export type { PeerReply } from "../shared/group/peer-reply.js";
@@ -287,8 +288,7 @@ export class RaftPeer extends DurableObject<Env> {
       whenDurable: () => this.ctx.storage.sync(),
       cacheNodes: {
         order: async (node, order) => {
-          const ns = this.env.CACHE_NODE;
-          const reply = await ns.get(ns.idFromName(node)).order(node, this.id, order);
+          const reply = await cacheNodeStub(this.env, node).order(node, this.id, order);
           if (reply === null) throw new Error(`cache node ${node} unreachable`);
           return reply;
         },

@@ -1,3 +1,4 @@
+import type { CacheNode } from "../objects/cache-node.js";
 import type { PeerReply, RaftPeer } from "../objects/raft-peer.js";
 import { clusterShape, groupName, peerName } from "../shared/cluster.js";
 import { HashRing } from "../shared/hashing/ring.js";
@@ -21,6 +22,11 @@ export function groupOf(env: Env, key: string): number {
 
 export function peerStub(env: Env, group: number, id: NodeId): Peer {
   return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)));
+}
+
+/** The Durable Object of cache node `node` (n1..nN). */
+export function cacheNodeStub(env: Env, node: string): DurableObjectStub<CacheNode> {
+  return env.CACHE_NODE.get(env.CACHE_NODE.idFromName(node));
 }
 
 /** A failure says why when a peer could tell: a misconfigured cluster or a command that could not apply. */

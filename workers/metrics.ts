@@ -2,7 +2,7 @@ import type { MiddlewareHandler } from "hono";
 import { cacheSettings, clusterShape, genesisVoters, peerName } from "../shared/cluster.js";
 import { Registry } from "../shared/metrics/registry.js";
 import type { Env } from "./env.js";
-import { callGroup, peerStub } from "./groups.js";
+import { cacheNodeStub, callGroup, peerStub } from "./groups.js";
 
 /** Request counts and latencies of this Worker isolate (each isolate reports its own). */
 const http = new Registry();
@@ -107,7 +107,7 @@ async function cacheMetrics(env: Env, out: Registry): Promise<void> {
   await Promise.all(
     Array.from({ length: nodes }, async (_, i) => {
       const node = `n${i + 1}`;
-      const info = await env.CACHE_NODE.get(env.CACHE_NODE.idFromName(node))
+      const info = await cacheNodeStub(env, node)
         .info(node)
         .catch(() => null);
       out.set("cache_node_up", "1 when the cache node answers.", { node }, info === null ? 0 : 1);

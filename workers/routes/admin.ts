@@ -8,7 +8,7 @@ import {
   peerName,
 } from "../../shared/cluster.js";
 import type { Env } from "../env.js";
-import { peerStub } from "../groups.js";
+import { cacheNodeStub, peerStub } from "../groups.js";
 import { readBody } from "../http.js";
 import { problem } from "../problem.js";
 import { CachePartitionBody, ClockBody, PartitionBody } from "../schemas.js";
@@ -53,20 +53,16 @@ admin.post("/heal", async (c) => {
   const { nodes } = cacheSettings(c.env);
   await Promise.all([
     ...ids.map((id) => everyGroup(c.env, id, (peer, name) => peer.setBlocked(name, []))),
-    ...Array.from({ length: nodes }, (_, i) => cacheNode(c.env, `n${i + 1}`).setBlocked(`n${i + 1}`, [])),
+    ...Array.from({ length: nodes }, (_, i) => cacheNodeStub(c.env, `n${i + 1}`).setBlocked(`n${i + 1}`, [])),
   ]);
   return c.json({ healed: true });
 });
-
-function cacheNode(env: Env, node: string) {
-  return env.CACHE_NODE.get(env.CACHE_NODE.idFromName(node));
-}
 
 /** Cache node faults: `crash` (loses its memory: lines and stats; dirty values stay), `restart`. */
 admin.post("/cache/:node/:fault{crash|restart}", async (c) => {
   const node = cacheNodeName(c.req.param("node"), cacheSettings(c.env));
   if (node === undefined) return problem("not-found", `no cache node ${c.req.param("node")}`);
-  const stub = cacheNode(c.env, node);
+  const stub = cacheNodeStub(c.env, node);
   if (c.req.param("fault") === "crash") await stub.crash(node);
   else await stub.restart(node);
   return c.json({ node, [c.req.param("fault") === "crash" ? "crashed" : "restarted"]: true });
@@ -79,7 +75,7 @@ admin.post("/cache/:node/partition", async (c) => {
   const body = await readBody(c, CachePartitionBody);
   if (!body.ok) return body.response;
   const peers = body.value.peers?.map((p) => parsePeerId(p) as number) ?? genesisVoters(clusterShape(c.env));
-  await cacheNode(c.env, node).setBlocked(node, peers);
+  await cacheNodeStub(c.env, node).setBlocked(node, peers);
   return c.json({ node, blocked: peers.map((p) => `p${p}`) });
 });
 

@@ -2,6 +2,7 @@ import { type Context, Hono } from "hono";
 import type { Unavailable } from "../../shared/cache/node.js";
 import { cacheNodeName, cacheSettings } from "../../shared/cluster.js";
 import type { Env } from "../env.js";
+import { cacheNodeStub } from "../groups.js";
 import { noQuorum, pathName, readBody } from "../http.js";
 import { requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
@@ -17,7 +18,7 @@ export const cache = new Hono<{ Bindings: Env }>();
 cache.get("/nodes/:node", async (c) => {
   const node = cacheNodeName(c.req.param("node"), cacheSettings(c.env));
   if (node === undefined) return unknownNode(c, c.req.param("node"));
-  const info = await stub(c, node).info(node);
+  const info = await cacheNodeStub(c.env, node).info(node);
   if (info === null) return noQuorum(`cache node ${node} is down`);
   return c.json(info);
 });
@@ -27,7 +28,7 @@ cache.get("/:key", async (c) => {
   if (!key.ok) return key.response;
   const node = nodeOf(c);
   if (typeof node !== "string") return node;
-  const reply = await stub(c, node).get(node, key.value);
+  const reply = await cacheNodeStub(c.env, node).get(node, key.value);
   if (reply.type === "unavailable") return unavailable(reply);
   if (reply.type === "absent") return problem("not-found", `no cached value for ${key.value}`);
   const { value, state, hit } = reply;
@@ -49,7 +50,7 @@ cache.put("/:key", async (c) => {
   if (new TextEncoder().encode(value).length > MAX_VALUE_BYTES) {
     return problem("payload-too-large", `value over ${MAX_VALUE_BYTES} bytes serialized`);
   }
-  const reply = await stub(c, node).put(node, key.value, value, propagation, requestIdOf(c));
+  const reply = await cacheNodeStub(c.env, node).put(node, key.value, value, propagation, requestIdOf(c));
   if (reply.type === "unavailable") return unavailable(reply);
   return c.json({ key: key.value, node, state: reply.state });
 });
@@ -59,7 +60,7 @@ cache.delete("/:key", async (c) => {
   if (!key.ok) return key.response;
   const node = nodeOf(c);
   if (typeof node !== "string") return node;
-  const reply = await stub(c, node).delete(node, key.value, requestIdOf(c));
+  const reply = await cacheNodeStub(c.env, node).delete(node, key.value, requestIdOf(c));
   if (reply.type === "unavailable") return unavailable(reply);
   return c.json({ deleted: reply.existed });
 });
@@ -73,10 +74,6 @@ function nodeOf(c: C): string | Response {
 function unknownNode(c: C, asked: string): Response {
   const { nodes } = cacheSettings(c.env);
   return problem("not-found", `no cache node "${asked}": nodes are n1..n${nodes}`);
-}
-
-function stub(c: C, node: string) {
-  return c.env.CACHE_NODE.get(c.env.CACHE_NODE.idFromName(node));
 }
 
 function unavailable(reply: Unavailable): Response {
