@@ -527,18 +527,23 @@ function expectExercised(o: WorkloadOutcome): void {
   expect(h.count((r) => r.state === "M")).toBeGreaterThan(0);
 }
 
+/** A random time into the phase, the fault in force since the previous one (if any) ends. */
+async function endPrevious({ r, previous }: FaultContext): Promise<void> {
+  await sleep(r.range(100, 700));
+  if (previous === undefined) return;
+  await previous.undo();
+  await sleep(r.range(100, 500));
+}
+
 /**
  * Crashes: each phase a random time in, the node crashed in the previous phase (if any) restarts,
  * and (but in the last phase) another random node crashes, to stay down across the quiescent point.
  * Just before, the victim writes two keys twice: the second write is silent (M, no directory)
  * unless another client got in between, so the crash usually takes the only copy of a value.
  */
-async function crashes({ r, phase, last, keys, previous, h }: FaultContext): Promise<Fault | undefined> {
-  await sleep(r.range(100, 700));
-  if (previous !== undefined) {
-    await previous.undo();
-    await sleep(r.range(100, 500));
-  }
+async function crashes(ctx: FaultContext): Promise<Fault | undefined> {
+  const { r, phase, last, keys, h } = ctx;
+  await endPrevious(ctx);
   if (last) return undefined;
   const victim = r.pick(NODES);
   const written: string[] = [];
@@ -562,12 +567,9 @@ async function crashes({ r, phase, last, keys, previous, h }: FaultContext): Pro
  * the quiescent point; in phase 1, from every peer instead, healed within the phase (its misses
  * wait for the directory until then).
  */
-async function partitions({ r, phase, last, keys, previous }: FaultContext): Promise<Fault | undefined> {
-  await sleep(r.range(100, 700));
-  if (previous !== undefined) {
-    await previous.undo();
-    await sleep(r.range(100, 500));
-  }
+async function partitions(ctx: FaultContext): Promise<Fault | undefined> {
+  const { r, phase, last, keys } = ctx;
+  await endPrevious(ctx);
   if (last) return undefined;
   const victim = r.pick(NODES);
   const key = pickKey(r, keys);
