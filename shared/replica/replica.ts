@@ -1,3 +1,4 @@
+import { emptyHistogram, type HistogramData, LATENCY_BUCKETS_SECONDS, observe } from "../metrics/histogram.js";
 import {
   type ConfChange,
   type Entry,
@@ -100,6 +101,8 @@ export class ProposalLostError extends Error {
 
 interface PendingProposal<R> {
   term: number;
+  /** When it entered Raft (this peer's clock), for the commit latency; absent for membership changes. */
+  at?: number;
   resolve: (result: R) => void;
   reject: (e: Error) => void;
 }
@@ -110,6 +113,25 @@ interface PendingRead {
   index: number;
   resolve: () => void;
   reject: (e: Error) => void;
+}
+
+/**
+ * Counters of one replica since it was built, in memory (a restart, or an eviction of the Durable
+ * Object, starts them again at zero), for `/metrics`.
+ */
+export interface ReplicaMetrics {
+  /** Commands this peer proposed as leader. */
+  proposals: number;
+  /** From a proposal entering Raft to its apply on this leader, in seconds. */
+  commitSeconds: HistogramData;
+  /** Elections this peer started: terms in which it voted for itself (campaigns; pre-votes are not counted). */
+  elections: number;
+  /** Times this peer learned of a new leader (etcd's leader_changes_seen). */
+  leaderChanges: number;
+  /** Snapshots this peer took of its state (log compaction). */
+  snapshotsCreated: number;
+  /** Snapshots this peer installed from its leader. */
+  snapshotsInstalled: number;
 }
 
 /**
@@ -142,6 +164,17 @@ export class Replica<R> {
   private anchor: TimeAnchor | undefined;
   /** After stop() (a crash): nothing more is written, sent, applied or answered. */
   private stopped = false;
+  readonly metrics: ReplicaMetrics = {
+    proposals: 0,
+    commitSeconds: emptyHistogram(LATENCY_BUCKETS_SECONDS),
+    elections: 0,
+    leaderChanges: 0,
+    snapshotsCreated: 0,
+    snapshotsInstalled: 0,
+  };
+  /** The term and leader last seen by countElections. */
+  private seenTerm = 0;
+  private seenLead: NodeId = NONE;
 
   constructor(private readonly cfg: ReplicaConfig<R>) {
     const snap = cfg.storage.snapshot();
@@ -160,6 +193,7 @@ export class Replica<R> {
       broadcastCommit: false,
     });
     this.lastTick = cfg.now;
+    this.seenTerm = this.raw.raft.term;
   }
 
   get id(): NodeId {
@@ -276,11 +310,13 @@ export class Replica<R> {
       for (const p of batch) p.reject(e as Error);
       return;
     }
+    this.metrics.proposals += batch.length;
+    const at = this.localNow();
     batch.forEach((p, i) => {
       // A proposal of an earlier term at this index was cut from the log before it was applied
       // (this peer led, lost the lead, and leads again): it never will be.
       this.proposals.get(first.index + i)?.reject(new ProposalLostError());
-      this.proposals.set(first.index + i, { term: first.term, resolve: p.resolve, reject: p.reject });
+      this.proposals.set(first.index + i, { term: first.term, at, resolve: p.resolve, reject: p.reject });
     });
     this.flush(NONE);
   }
@@ -425,7 +461,21 @@ export class Replica<R> {
       this.maybeCompact();
     }
     this.failStaleWaiters();
+    this.countElections();
     return replies;
+  }
+
+  /** A new term in which this peer voted for itself is an election it started; a new known leader, a leader change. */
+  private countElections(): void {
+    const { term, vote, lead } = this.raw.raft;
+    if (term !== this.seenTerm) {
+      if (vote === this.cfg.id) this.metrics.elections++;
+      this.seenTerm = term;
+    }
+    if (lead !== this.seenLead) {
+      if (lead !== NONE) this.metrics.leaderChanges++;
+      this.seenLead = lead;
+    }
   }
 
   /**
@@ -461,6 +511,7 @@ export class Replica<R> {
    * request id, which applies at most once), and the change slot is freed for promotions.
    */
   private installSnapshot(index: number, data: string): void {
+    this.metrics.snapshotsInstalled++;
     this.cfg.machine.restore(data);
     this.applied = index;
     this.lastSnapshotBytes = data.length;
@@ -509,8 +560,11 @@ export class Replica<R> {
       console.error("onApply failed", err);
     }
     if (pending === undefined) return;
-    if (pending.term === e.term) pending.resolve(result);
-    else pending.reject(new ProposalLostError());
+    if (pending.term === e.term) {
+      if (pending.at !== undefined)
+        observe(this.metrics.commitSeconds, Math.max(0, this.localNow() - pending.at) / 1000);
+      pending.resolve(result);
+    } else pending.reject(new ProposalLostError());
   }
 
   /** This leader applied its term's first entry: fix group time to its clock and serve. */
@@ -545,6 +599,7 @@ export class Replica<R> {
     if (this.bytesSinceSnapshot < this.lastSnapshotBytes) return;
     const image = this.cfg.machine.snapshot();
     this.cfg.storage.createSnapshot(this.applied, image);
+    this.metrics.snapshotsCreated++;
     this.lastSnapshotBytes = image.length;
     this.bytesSinceSnapshot = 0;
   }
