@@ -19,7 +19,7 @@ import type { ResourceWaitEdge } from "../shared/locks/wait-for-graph.js";
 import type { QueueReply, QueueRequest } from "../shared/queue/queue-service.js";
 import { type ConfChange, type Message, type NodeId, Rand } from "../shared/raft/index.js";
 import type { Env } from "../workers/env.js";
-import { cacheNodeStub } from "../workers/groups.js";
+import { cacheNodeStub, peerStub } from "../workers/groups.js";
 import { SqliteStorage } from "./sqlite-storage.js";
 
 export type { PeerReply } from "../shared/group/peer-reply.js";
@@ -206,6 +206,11 @@ export class RaftPeer extends DurableObject<Env> {
     const core = this.start(name);
     if (core === undefined) return this.down();
     if (!core.replica.isLeader()) return { ok: false, error: "not-leader", leader: core.replica.leader() };
+    // Asking again for what is already so succeeds: a node that restarts re-joins, a leaving one retries.
+    const { conf } = core.replica.status(this.now());
+    const member = conf.voters.includes(cc.node) || conf.learners.includes(cc.node);
+    if ((cc.type === "addLearner" && member) || (cc.type === "remove" && !member))
+      return { ok: true, value: undefined };
     if (cc.type === "addLearner") this.send(cc.node, []); // wake the new peer's object
     return this.guard(core, () => core.replica.changeMembership(cc), COMMIT_TIMEOUT_MS);
   }
@@ -386,16 +391,20 @@ export class RaftPeer extends DurableObject<Env> {
 
   private readonly stubs = new Map<NodeId, DurableObjectStub<RaftPeer>>();
 
+  /** Peer `id` of this group: Workers RPC in one process, HTTP between nodes (workers/groups.ts). */
   private peer(id: NodeId): DurableObjectStub<RaftPeer> {
     let stub = this.stubs.get(id);
     if (stub === undefined) {
-      stub = this.env.RAFT_PEER.get(this.env.RAFT_PEER.idFromName(peerName(this.group, id)));
+      stub = peerStub(this.env, this.group, id);
       this.stubs.set(id, stub);
     }
     return stub;
   }
 
-  /** Fire and forget over Workers RPC; the replies come back as the call's result. */
+  /**
+   * Fire and forget: every message of one Ready for peer `to` in one call (one Workers RPC, or
+   * one POST /internal/raft between nodes); the replies come back as the call's result.
+   */
   private send(to: NodeId, msgs: Message[]): void {
     if (this.blocked.has(to)) return;
     this.peer(to)

@@ -24,4 +24,12 @@ export interface Env {
   CACHE_CAPACITY?: string;
   /** S leases of cache lines, ms (default 10000): a write waits at most this long for a node it cannot reach. */
   CACHE_LEASE_MS?: string;
+  /** Node mode (one process per node, `npm run node`): this node's peer id, e.g. `p1`. */
+  NODE_ID?: string;
+  /** Node mode: the genesis nodes, `p1=http://host:port,...` (this node's own entry may be included). */
+  PEERS?: string;
+  /** Node mode: the URL the other nodes reach this one at. */
+  ADVERTISE_URL?: string;
+  /** Node mode: the key that signs node-to-node calls (HMAC-SHA256). */
+  CLUSTER_SECRET?: string;
 }

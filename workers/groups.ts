@@ -2,8 +2,11 @@ import type { CacheNode } from "../objects/cache-node.js";
 import type { PeerReply, RaftPeer } from "../objects/raft-peer.js";
 import { clusterShape, groupName, peerName } from "../shared/cluster.js";
 import { HashRing } from "../shared/hashing/ring.js";
+import { cacheHost } from "../shared/node/peers.js";
 import type { NodeId } from "../shared/raft/index.js";
 import type { Env } from "./env.js";
+import { genesisNodes, nodeConfig } from "./node/book.js";
+import { remoteStub } from "./node/client.js";
 
 type Peer = DurableObjectStub<RaftPeer>;
 
@@ -20,12 +23,23 @@ export function groupOf(env: Env, key: string): number {
   return Number(ring.ring.lookup(key).slice(1));
 }
 
+/**
+ * Peer `id` of `group`: its Durable Object in this process, or in node mode, when another node
+ * hosts it, a stand-in that calls that node over HTTP (workers/node/client.ts).
+ */
 export function peerStub(env: Env, group: number, id: NodeId): Peer {
+  const node = nodeConfig(env);
+  if (node !== undefined && id !== node.self) return remoteStub<Peer>(node, id, "peer");
   return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)));
 }
 
-/** The Durable Object of cache node `node` (n1..nN). */
+/** The Durable Object of cache node `node` (n1..nN), here or (node mode) on the node that hosts it. */
 export function cacheNodeStub(env: Env, node: string): DurableObjectStub<CacheNode> {
+  const config = nodeConfig(env);
+  if (config !== undefined) {
+    const host = cacheHost(Number(node.slice(1)), genesisNodes(env));
+    if (host !== config.self) return remoteStub<DurableObjectStub<CacheNode>>(config, host, "cache");
+  }
   return env.CACHE_NODE.get(env.CACHE_NODE.idFromName(node));
 }
 

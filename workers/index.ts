@@ -11,6 +11,7 @@ import { problem } from "./problem.js";
 import { admin } from "./routes/admin.js";
 import { cache } from "./routes/cache.js";
 import { cluster } from "./routes/cluster.js";
+import { internal } from "./routes/internal.js";
 import { locks } from "./routes/locks.js";
 import { queues } from "./routes/queues.js";
 
@@ -56,6 +57,9 @@ app.get("/readyz", async (c) => {
 });
 
 app.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+// Node-to-node calls (node mode): signed with CLUSTER_SECRET, outside the public API's auth.
+app.route("/internal", internal);
 
 app.use("/v1/*", auth);
 app.use("/v1/*", idempotency);

@@ -68,21 +68,26 @@ cluster.post("/peers", async (c) => {
   const body = await readBody(c, PeerBody);
   if (!body.ok) return body.response;
   const id = parsePeerId(body.value.id) as number;
-  return changeEveryGroup(c.env, { type: "addLearner", node: id });
+  return changeResponse(c.env, { type: "addLearner", node: id });
 });
 
 cluster.delete("/peers/:id", async (c) => {
   const id = parsePeerId(c.req.param("id"));
   if (id === undefined) return problem("validation", "peer ids are p1, p2, ...");
-  return changeEveryGroup(c.env, { type: "remove", node: id });
+  return changeResponse(c.env, { type: "remove", node: id });
 });
 
-async function changeEveryGroup(env: Env, cc: ConfChange): Promise<Response> {
+/** Proposes `cc` in every group; true when every group committed it. */
+export async function changeEveryGroup(env: Env, cc: ConfChange): Promise<boolean> {
   const { groups } = clusterShape(env);
   const results = await Promise.all(
     Array.from({ length: groups }, (_, g) => callGroup(env, g, (peer, name) => peer.changeMembership(name, cc), 4000)),
   );
-  if (results.some((r) => !r.ok)) return noQuorum("not every group could accept the membership change");
+  return results.every((r) => r.ok);
+}
+
+async function changeResponse(env: Env, cc: ConfChange): Promise<Response> {
+  if (!(await changeEveryGroup(env, cc))) return noQuorum("not every group could accept the membership change");
   return new Response(JSON.stringify({ accepted: true, change: cc.type, peer: `p${cc.node}` }), {
     status: 202,
     headers: { "content-type": "application/json" },
