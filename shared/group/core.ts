@@ -5,7 +5,7 @@ import {
   ORDER_TIMEOUT_MS,
 } from "../cache/directory-service.js";
 import { IdempotencyService } from "../idempotency/service.js";
-import { LockService } from "../locks/lock-service.js";
+import { FRESH_MS, LockService } from "../locks/lock-service.js";
 import { QueueService } from "../queue/queue-service.js";
 import type { NodeId, Rand } from "../raft/index.js";
 import { Deduplicated } from "../replica/dedup.js";
@@ -20,9 +20,15 @@ export interface GroupCore {
   queues: QueueService;
   idempotency: IdempotencyService;
   cache: DirectoryService;
-  /** Leader work on every wake: expire what is due, keep group time fresh while deadlines are pending. */
+  /**
+   * Leader work on every alarm: expire what is due, keep group time fresh while deadlines are
+   * pending. A quiesced leader whose deadline has come wakes for it.
+   */
   housekeeping: () => void;
-  /** When housekeeping next has work, on this peer's clock; undefined when nothing is pending. */
+  /**
+   * When housekeeping next has work, on this peer's clock: the next lease or wait end, or the
+   * next time stamp while deadlines are pending; undefined when nothing is pending.
+   */
   nextWakeup: () => number | undefined;
 }
 
@@ -46,6 +52,8 @@ export interface GroupCoreOptions {
   cacheNodes?: CacheNodes;
   /** S leases of the cache directory (default DEFAULT_CACHE_LEASE_MS). */
   cacheLeaseMs?: number;
+  /** Quiesce when idle (Replica's `quiesce`): the host must then arm no alarm while nextWakeup() is +Infinity. */
+  quiesce?: boolean;
 }
 
 /**
@@ -73,6 +81,7 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   const { state, machine } = createGroupMachine();
   let locks: LockService | undefined;
   let queues: QueueService | undefined;
+  let nextWakeup: () => number | undefined = () => undefined;
   const replica = new Replica<GroupResult>({
     id: o.id,
     storage: o.storage,
@@ -93,6 +102,8 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
       locks?.onApply(entry, applied);
       queues?.onApply(entry, applied);
     },
+    quiesce: o.quiesce ?? false,
+    nextDeadline: () => nextWakeup(),
   });
   queues = new QueueService(replica, state.queues, o.clock, o.sleep, (id) => machine.has(id));
   locks = new LockService(replica, state.locks, o.clock, o.sleep, o.onWaiting);
@@ -107,6 +118,22 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   );
   const queueTable = state.queues;
   const lockService = locks;
+  nextWakeup = () => {
+    if (!replica.anchored()) return undefined;
+    // In group time: the next lease or wait end, and while any deadline is pending the next time
+    // stamp (lockService.housekeeping), which a quiesced leader must also wake for.
+    let at = lockService.nextDeadline();
+    if (at !== undefined || queueTable.nextDeadline() !== undefined) {
+      at = Math.min(at ?? Number.POSITIVE_INFINITY, replica.lastCommandTime() + FRESH_MS);
+    }
+    // The alarm needs this peer's clock.
+    return at === undefined ? undefined : replica.localAt(at);
+  };
+  let waitingToServe = false;
+  const housekeeping = (): void => {
+    const pending = lockService.nextDeadline() !== undefined || queueTable.nextDeadline() !== undefined;
+    lockService.housekeeping(pending);
+  };
   return {
     replica,
     state,
@@ -115,13 +142,25 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
     idempotency,
     cache,
     housekeeping: () => {
-      const pending = lockService.nextDeadline() !== undefined || queueTable.nextDeadline() !== undefined;
-      lockService.housekeeping(pending);
+      const due = nextWakeup();
+      if (due !== undefined && due <= o.clock()) replica.wake();
+      // A leader just woken serves once a majority has answered it: housekeeping runs then.
+      if (replica.isLeader() && !replica.servesReads() && replica.anchored()) {
+        if (waitingToServe) return;
+        waitingToServe = true;
+        replica.whenServing().then(
+          () => {
+            waitingToServe = false;
+            housekeeping();
+          },
+          () => {
+            waitingToServe = false;
+          },
+        );
+        return;
+      }
+      housekeeping();
     },
-    nextWakeup: () => {
-      // Lock deadlines are in group time; the alarm needs this peer's clock.
-      const deadline = lockService.nextDeadline();
-      return deadline === undefined || !replica.servesReads() ? undefined : replica.wallTime(deadline);
-    },
+    nextWakeup,
   };
 }

@@ -62,6 +62,26 @@ export const CAMPAIGN_TRANSFER = "transfer";
 const voteRespType = (t: MessageType): MessageType => (t === "vote" ? "voteResp" : "preVoteResp");
 
 /**
+ * `heartbeat.context` of a quiesce heartbeat (see Raft.quiesce): "quiesce" (quiet until woken) or
+ * "quiesce:<ticks>" (quiet for at most that many ticks). ReadIndex contexts never take this form.
+ */
+export const QUIESCE = "quiesce";
+/** The ReadIndex-style context of the heartbeat round a woken leader confirms itself with. */
+const WAKE_CONTEXT = "quiesce-wake:";
+
+export function quiesceContext(ticks: number): string {
+  return Number.isFinite(ticks) ? `${QUIESCE}:${Math.max(1, Math.ceil(ticks))}` : QUIESCE;
+}
+
+/** The quiet ticks a quiesce heartbeat's context grants (Infinity: until woken); undefined for others. */
+export function quietTicksOf(context: string): number | undefined {
+  if (context === QUIESCE) return Number.POSITIVE_INFINITY;
+  if (!context.startsWith(`${QUIESCE}:`)) return undefined;
+  const n = Number(context.slice(QUIESCE.length + 1));
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/**
  * The Raft state machine of one peer. Input: `tick()` and `step(message)`. Output: the log's
  * unstable entries, `msgs` and `readStates`, collected by RawNode into a Ready. No I/O, no clock.
  */
@@ -92,6 +112,17 @@ export class Raft {
   private pendingConfIndex = 0;
   private readonly readOnly = new ReadOnly();
   private pendingReadIndex: Message[] = [];
+
+  /**
+   * Quiescence (CockroachDB's, see quiesce()): a quiesced peer counts no ticks, so a leader sends
+   * no heartbeats and a follower runs no election timer, until something wakes it.
+   */
+  quiesced = false;
+  /** A quiesced follower wakes by itself after this many more ticks (Infinity: only when woken). */
+  private quietLeft = Number.POSITIVE_INFINITY;
+  /** A leader woken from quiescence: the context of its confirming heartbeat round, until a majority answered. */
+  private wakeContext: string | undefined;
+  private wakeSeq = 0;
 
   private readonly electionTimeout: number;
   private readonly heartbeatTimeout: number;
@@ -199,6 +230,9 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.readOnly.clear();
     this.pendingReadIndex = [];
+    this.quiesced = false;
+    this.quietLeft = Number.POSITIVE_INFINITY;
+    this.wakeContext = undefined;
     this.prs.clear();
     this.rebuildProgress();
   }
@@ -239,8 +273,24 @@ export class Raft {
   // ---- ticks -------------------------------------------------------------------------------
 
   tick(): void {
-    if (this.role === "leader") this.tickHeartbeat();
+    if (this.quiesced) this.tickQuiet(1);
+    else if (this.role === "leader") this.tickHeartbeat();
     else this.tickElection();
+  }
+
+  /**
+   * Counts up to `n` ticks of a quiesced peer, which do nothing but bring a bounded quiet to its
+   * end (then the peer wakes). Returns how many it took: all `n`, or the ones before it woke.
+   */
+  tickQuiet(n: number): number {
+    if (!this.quiesced || n <= 0) return 0;
+    if (n < this.quietLeft) {
+      this.quietLeft -= n;
+      return n;
+    }
+    const took = this.quietLeft;
+    this.wake();
+    return took;
   }
 
   private tickElection(): void {
@@ -269,6 +319,8 @@ export class Raft {
 
   /** Ticks until this node's next timer fires (heartbeat or election): lets a host sleep till then. */
   ticksUntilTimeout(): number {
+    // Quiesced: nothing until woken, or until a bounded quiet ends (Infinity: no timer at all).
+    if (this.quiesced) return Math.max(1, this.quietLeft);
     if (this.role === "leader") {
       return Math.max(
         1,
@@ -276,6 +328,83 @@ export class Raft {
       );
     }
     return Math.max(1, this.randomizedElectionTimeout - this.electionElapsed);
+  }
+
+  // ---- quiescence --------------------------------------------------------------------------
+
+  /**
+   * May this leader quiesce? Every member has acknowledged its last entry, which is committed and
+   * applied here, recently (heard from since the last check-quorum round); no ReadIndex request
+   * and no leadership transfer is pending. The host adds its own conditions (see Replica).
+   */
+  canQuiesce(): boolean {
+    if (this.role !== "leader" || this.quiesced || this.leadTransferee !== NONE) return false;
+    if (this.pendingReadIndex.length > 0 || this.readOnly.lastPendingContext() !== "") return false;
+    const last = this.log.lastIndex();
+    if (this.log.committed !== last || this.log.applied !== last || this.log.unstable.entries.length > 0) return false;
+    for (const [id, pr] of this.prs) {
+      if (id === this.id) continue;
+      if (pr.match !== last || pr.state !== "replicate" || !pr.recentActive) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Quiesces an idle leader (CockroachDB's quiescence): one last heartbeat, carrying the commit
+   * index and a quiesce mark, tells the followers to stop their election timers; then the leader
+   * stops heartbeating. `quietTicks` bounds the followers' quiet: the host's next deadline (a
+   * follower wakes by itself an election timeout after it, so that a leader that died meanwhile
+   * is replaced in time); Infinity when the host has none. Returns whether it quiesced.
+   *
+   * Safety never depends on it: a quiesced peer is an ordinary peer that counts no ticks, and any
+   * message other than a quiesce heartbeat, any proposal, read or transfer, wakes it (wake()).
+   */
+  quiesce(quietTicks = Number.POSITIVE_INFINITY): boolean {
+    if (!this.canQuiesce()) return false;
+    const index = this.log.lastIndex();
+    const logTerm = this.log.lastTerm();
+    const context = quiesceContext(quietTicks + this.electionTimeout);
+    for (const id of this.prs.keys()) {
+      if (id === this.id) continue;
+      this.send(message({ type: "heartbeat", to: id, commit: this.log.committed, index, logTerm, context }));
+    }
+    this.quiesced = true;
+    this.quietLeft = Number.POSITIVE_INFINITY;
+    return true;
+  }
+
+  /**
+   * Ends quiescence: the election timer (follower) or heartbeats and check-quorum (leader) start
+   * again from zero, so silence while quiet counts for nothing. A woken leader first confirms by a
+   * heartbeat round that a majority still follows it (confirmed()): it may have been deposed while
+   * quiet, with no check-quorum to tell it.
+   */
+  wake(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    this.quietLeft = Number.POSITIVE_INFINITY;
+    this.electionElapsed = 0;
+    if (this.role !== "leader") return;
+    this.heartbeatElapsed = 0;
+    for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+    const context = `${WAKE_CONTEXT}${++this.wakeSeq}`;
+    this.wakeContext = context;
+    this.readOnly.add(context, this.log.committed, this.id);
+    const acks = this.readOnly.recvAck(this.id, context);
+    if (acks !== undefined && isMajority(this.conf.voters, acks)) {
+      this.readOnly.advance(context);
+      this.wakeContext = undefined;
+      return;
+    }
+    this.bcastHeartbeat(context);
+  }
+
+  /**
+   * A leader that is awake and, if it was ever quiesced in this term, has heard from a majority
+   * since it woke. Only such a leader may answer from local state without a ReadIndex round.
+   */
+  confirmed(): boolean {
+    return this.role === "leader" && !this.quiesced && this.wakeContext === undefined;
   }
 
   // ---- elections ---------------------------------------------------------------------------
@@ -333,6 +462,14 @@ export class Raft {
 
   /** Processes one message: local (term 0) or from a peer. */
   step(m: Message): void {
+    // Anything but a quiesce heartbeat (or a host's report that a peer is down) wakes a quiesced peer.
+    if (
+      this.quiesced &&
+      m.type !== "unreachable" &&
+      !(m.type === "heartbeat" && quietTicksOf(m.context) !== undefined)
+    ) {
+      this.wake();
+    }
     if (m.term > this.term && m.term !== 0) {
       if (m.type === "vote" || m.type === "preVote") {
         // Check-quorum lease: while we hear from a leader, ignore disruptive campaigns.
@@ -694,6 +831,11 @@ export class Raft {
   }
 
   private answerRead(rs: ReadIndexStatus): void {
+    if (rs.context === this.wakeContext) {
+      this.wakeContext = undefined; // confirmed: a majority answered the heartbeat round after waking
+      return;
+    }
+    if (rs.context.startsWith(WAKE_CONTEXT)) return;
     if (rs.from === this.id) this.readStates.push({ index: rs.index, context: rs.context });
     else this.send(message({ type: "readIndexResp", to: rs.from, index: rs.index, context: rs.context }));
   }
@@ -726,6 +868,20 @@ export class Raft {
   }
 
   private handleHeartbeat(m: Message): void {
+    const quiet = quietTicksOf(m.context);
+    if (quiet !== undefined) {
+      // A quiesce heartbeat: quiesce only holding exactly the leader's log, all of it committed.
+      const last = this.log.lastIndex();
+      if (m.index === last && m.commit === last && this.log.matchTerm(m.index, m.logTerm)) {
+        this.log.commitTo(m.commit);
+        this.quiesced = true;
+        this.quietLeft = quiet;
+        return; // no answer: the leader is quiet too
+      }
+      // Not caught up after all: an ordinary answer wakes the leader, which sends what is missing.
+      this.send(message({ type: "heartbeatResp", to: m.from }));
+      return;
+    }
     this.log.commitTo(m.commit);
     this.send(message({ type: "heartbeatResp", to: m.from, context: m.context }));
   }

@@ -24,6 +24,8 @@ export interface Status {
   role: StateRole;
   conf: ConfState;
   leadTransferee: NodeId;
+  /** Quiesced: no heartbeats (leader) or election timer (follower) until woken (Raft.quiesce). */
+  quiesced: boolean;
   /** Leader only: replication progress per member. */
   progress: { id: NodeId; match: number; next: number; state: ProgressState; recentActive: boolean }[];
 }
@@ -94,6 +96,20 @@ export class RawNode {
   /** Requests a linearizable read point; it arrives as a ReadState with the same context. */
   readIndex(context: string): void {
     this.raft.step(message({ type: "readIndex", context }));
+  }
+
+  /**
+   * Quiesces this leader if the group is idle (Raft.canQuiesce): a last heartbeat tells the
+   * followers to stop their election timers, for at most `quietTicks` (plus an election timeout);
+   * then no timer runs here until something wakes it. Returns whether it quiesced.
+   */
+  quiesce(quietTicks = Number.POSITIVE_INFINITY): boolean {
+    return this.raft.quiesce(quietTicks);
+  }
+
+  /** Ends quiescence (the host got a request, or a deadline came): timers run again. */
+  wake(): void {
+    this.raft.wake();
   }
 
   transferLeader(transferee: NodeId): void {
@@ -183,6 +199,7 @@ export class RawNode {
       role: r.role,
       conf: r.conf,
       leadTransferee: r.leadTransferee,
+      quiesced: r.quiesced,
       progress,
     };
   }

@@ -56,7 +56,21 @@ export interface ReplicaConfig<R> {
   maxDriftPpm?: number;
   /** Every applied normal entry with its result, on every replica (the lock waiters listen here). */
   onApply?: (entry: Entry, result: R) => void;
+  /**
+   * Quiesce the group when it is idle (see maybeQuiesce): the leader stops heartbeating and the
+   * followers their election timers, and nextWakeup() is +Infinity. Off by default.
+   */
+  quiesce?: boolean;
+  /**
+   * The host's next timed work on a leader (a lease or wait deadline, a time stamp), on this
+   * peer's clock; undefined when none. A leader quiesces only when it is not near, and followers
+   * wake by themselves an election timeout after it (in case the leader died while quiet).
+   */
+  nextDeadline?: () => number | undefined;
 }
+
+/** A leader quiesces only if the host's next deadline is at least this many heartbeat intervals away. */
+export const QUIESCE_HORIZON_HEARTBEATS = 3;
 
 /** Group time `t` corresponds to this peer's local clock reading `l` (see Replica.groupNow). */
 export interface TimeAnchor {
@@ -214,11 +228,22 @@ export class Replica<R> {
    * such a leader may answer from local state or stamp commands with group time.
    */
   servesReads(): boolean {
+    // A leader woken from quiescence serves once a majority has answered it again (Raft.confirmed):
+    // while quiet, nothing (no check-quorum) would have told it that it was deposed.
+    return this.anchored() && this.raw.raft.confirmed();
+  }
+
+  /**
+   * A leader whose group clock is set for its term (it applied the term's first entry), awake or
+   * quiesced: its group times (wallTime, groupNow) are valid, e.g. to arm the next deadline.
+   */
+  anchored(): boolean {
     return this.isLeader() && this.anchor?.term === this.raw.raft.term;
   }
 
   /** Resolves once this replica is a leader that serves (servesReads); rejects if it is not leader. */
   whenServing(): Promise<void> {
+    this.wakeIfQuiet();
     if (this.servesReads()) return Promise.resolve();
     if (!this.isLeader()) return Promise.reject(new NotLeaderError(this.leader()));
     const term = this.raw.raft.term;
@@ -258,6 +283,14 @@ export class Replica<R> {
     return a === undefined ? groupTime : groupTime + (a.l - a.t);
   }
 
+  /** The first reading of this peer's clock at which groupNow reaches `groupTime` (for alarms). */
+  localAt(groupTime: number): number {
+    const a = this.anchor;
+    if (a === undefined) return groupTime;
+    const rate = 1 - (this.cfg.maxDriftPpm ?? 0) / 1e6;
+    return a.l + Math.ceil((groupTime - a.t) / rate);
+  }
+
   /** This peer's clock was stepped by `deltaMs` (a fault): measure elapsed time across the step. */
   clockStepped(deltaMs: number): void {
     this.lastTick += deltaMs;
@@ -271,6 +304,7 @@ export class Replica<R> {
   /** Proposes one command; resolves with its result once committed and applied here. */
   propose(data: string): Promise<R> {
     if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    this.wakeIfQuiet();
     return new Promise((resolve, reject) => {
       this.inbox.push({ data, resolve, reject });
       this.queueBatch();
@@ -324,6 +358,7 @@ export class Replica<R> {
   /** Proposes one membership change; resolves once it is applied here. */
   changeMembership(cc: ConfChange): Promise<void> {
     if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    this.wakeIfQuiet();
     const { index, term } = this.raw.proposeConfChange(cc);
     this.confChanges.get(index)?.reject(new ProposalLostError());
     this.queueFlush();
@@ -345,6 +380,7 @@ export class Replica<R> {
   /** Resolves once local state reflects every write committed before the call (ReadIndex). */
   read(): Promise<void> {
     if (!this.isLeader()) throw new NotLeaderError(this.leader());
+    this.wakeIfQuiet();
     const context = `${this.cfg.id}:${++this.readSeq}`;
     this.raw.readIndex(context);
     this.queueFlush();
@@ -366,7 +402,54 @@ export class Replica<R> {
   /** Turns elapsed wall time into ticks (several if the object slept), then does the work. */
   tick(now: number): void {
     if (this.stopped) return;
-    if (this.advanceClock(now)) this.flush(NONE);
+    if (!this.advanceClock(now)) return;
+    this.maybeQuiesce();
+    this.flush(NONE);
+  }
+
+  /** Quiesced: no Raft timer runs here until something wakes it (nextWakeup() is +Infinity, or a bounded quiet's end). */
+  isQuiesced(): boolean {
+    return !this.stopped && this.raw.raft.quiesced;
+  }
+
+  /**
+   * The host's wake hook: a client request reached this peer, or a deadline came. Ends this
+   * peer's quiescence: a follower runs its election timer again (and so replaces a leader that
+   * died while quiet), a leader heartbeats and confirms its leadership. Harmless when awake.
+   */
+  wake(): void {
+    if (this.stopped || !this.raw.raft.quiesced) return;
+    // Quiet ticks first: they must not be charged to the election timer after waking.
+    this.advanceClock(this.localNow());
+    this.raw.wake();
+    this.flush(NONE);
+  }
+
+  /** Proposals, reads and membership changes wake a quiesced leader (its heartbeat leaves on the next flush). */
+  private wakeIfQuiet(): void {
+    if (this.stopped || !this.raw.raft.quiesced) return;
+    this.raw.wake();
+    this.queueFlush();
+  }
+
+  /**
+   * Quiesces an idle leader (Raft.quiesce) when the host has nothing in flight either: no
+   * proposal waiting or in Raft, no read, no membership change, no learner to promote, no caller
+   * waiting for it to serve, and the host's next deadline (a lease, a wait, a time stamp) at
+   * least QUIESCE_HORIZON_HEARTBEATS heartbeat intervals away. Run on ticks only.
+   */
+  private maybeQuiesce(): void {
+    if (!this.cfg.quiesce || !this.servesReads()) return;
+    if (this.inbox.length > 0 || this.batchQueued || this.proposals.size > 0 || this.confChanges.size > 0) return;
+    if (this.reads.size > 0 || this.servingWaiters.length > 0 || this.raw.raft.conf.learners.length > 0) return;
+    let quietTicks = Number.POSITIVE_INFINITY;
+    const deadline = this.cfg.nextDeadline?.();
+    if (deadline !== undefined) {
+      const ms = deadline - this.localNow();
+      if (ms < QUIESCE_HORIZON_HEARTBEATS * this.cfg.heartbeatTicks * this.cfg.tickMs) return;
+      quietTicks = Math.ceil(ms / this.cfg.tickMs);
+    }
+    this.raw.quiesce(quietTicks);
   }
 
   /**
@@ -380,15 +463,22 @@ export class Replica<R> {
     const due = Math.floor((now - this.lastTick) / this.cfg.tickMs);
     if (due <= 0) return false;
     this.lastTick += due * this.cfg.tickMs;
+    // A quiesced peer's ticks do nothing (the ones left after a bounded quiet ends run as usual).
+    const left = due - this.raw.raft.tickQuiet(due);
     // After a long sleep, a couple of election timeouts of ticks is all that matters.
     const owed = this.isLeader() ? this.cfg.heartbeatTicks : 2 * this.cfg.electionTicks;
-    for (let i = 0; i < Math.min(due, owed); i++) this.raw.tick();
+    for (let i = 0; i < Math.min(left, owed); i++) this.raw.tick();
     return true;
   }
 
-  /** When the next Raft timer fires (heartbeat or election timeout), in wall-clock ms. */
+  /**
+   * When the next Raft timer fires (heartbeat or election timeout), in wall-clock ms; +Infinity
+   * for a quiesced peer with no bound on its quiet (then the host sets no alarm for Raft).
+   */
   nextWakeup(): number {
-    return this.lastTick + this.raw.raft.ticksUntilTimeout() * this.cfg.tickMs;
+    const ticks = this.raw.raft.ticksUntilTimeout();
+    if (!Number.isFinite(ticks)) return Number.POSITIVE_INFINITY;
+    return this.lastTick + ticks * this.cfg.tickMs;
   }
 
   /** The host crashed or is shutting down: every waiting caller gets `error`. */
@@ -461,6 +551,7 @@ export class Replica<R> {
       this.maybeCompact();
     }
     this.failStaleWaiters();
+    this.releaseServingWaiters();
     this.countElections();
     return replies;
   }
@@ -573,12 +664,19 @@ export class Replica<R> {
     const t = this.cfg.machineTime?.() ?? local;
     // A fresh group (no command applied yet) starts group time at its first leader's clock.
     this.anchor = { t: t > 0 ? t : local, l: local, term };
-    const waiting = this.servingWaiters;
-    this.servingWaiters = [];
-    for (const w of waiting) {
-      if (w.term === term) w.resolve();
-      else w.reject(new NotLeaderError(this.leader()));
-    }
+    const stale = this.servingWaiters.filter((w) => w.term !== term);
+    this.servingWaiters = this.servingWaiters.filter((w) => w.term === term);
+    for (const w of stale) w.reject(new NotLeaderError(this.leader()));
+    this.releaseServingWaiters();
+  }
+
+  /** Callers waiting for this leader to serve go on once it does (its no-op applied; confirmed after waking). */
+  private releaseServingWaiters(): void {
+    if (this.servingWaiters.length === 0 || !this.servesReads()) return;
+    const term = this.raw.raft.term;
+    const ready = this.servingWaiters.filter((w) => w.term === term);
+    this.servingWaiters = this.servingWaiters.filter((w) => w.term !== term);
+    for (const w of ready) w.resolve();
   }
 
   private resolveReads(): void {
