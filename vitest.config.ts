@@ -4,6 +4,15 @@ import { defineConfig } from "vitest/config";
 // One `vitest run` runs every project; pick one with `--project unit|cluster|workers`.
 export default defineConfig({
   test: {
+    // `npm run coverage`: the unit project (Raft core, models, both simulators' seeds) over the pure logic in shared/.
+    // v8 coverage cannot see inside workerd, so the workers project is not measured.
+    coverage: {
+      provider: "v8",
+      include: ["shared/**/*.ts"],
+      reporter: ["text", "text-summary"],
+      // A failing test still gets its report (the figures are about what ran).
+      reportOnFailure: true,
+    },
     projects: [
       {
         // Pure TypeScript (Raft core, simulator, state machines) in plain Node: fast and deterministic.
