@@ -35,17 +35,19 @@ RUN node -e ' \
 
 # --- runtime ----------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
+# One container is one node: its data under /data unless DATA_DIR says otherwise (compose gives the
+# scaled replicas /data/<hostname> on a shared volume).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8787 \
+    DATA_DIR=/data \
     WRANGLER_SEND_METRICS=false
 WORKDIR /app
 COPY --from=deps /deps/package.json ./package.json
 COPY --from=deps /deps/node_modules ./node_modules
 COPY --from=build /src/dist/node ./dist/node
-# Data lives under /data (mount a volume there; a new named volume takes this directory's owner).
-# /app/.data is the launcher's default DATA_DIR root when DATA_DIR is not set.
-RUN mkdir -p /data /app/.data && chown node:node /data /app/.data
+# Mount a volume at /data: a new named volume takes this directory's owner, so `node` can write.
+RUN mkdir -p /data && chown node:node /data
 # The image's unprivileged `node` user (uid 1000).
 USER node
 EXPOSE 8787
