@@ -22,7 +22,6 @@ import {
   ensurePortFree,
   loadSettings,
   portSetting,
-  ROOT,
   readBundle,
   type Settings,
   serve,
@@ -130,7 +129,7 @@ async function plan(settings: Settings, port: number, host: string): Promise<Pla
     CLUSTER_SECRET: secret,
   });
   const leaveOnStop = settings.LEAVE_ON_STOP ? settings.LEAVE_ON_STOP === "true" : joinUrl !== undefined;
-  const dataDir = resolve(ROOT, settings.DATA_DIR ?? join(".data", `p${self}`));
+  const dataDir = resolve(settings.DATA_DIR ?? join(".data", `p${self}`));
   return { self, url, peers, join: joinUrl, leaveOnStop, bindings, dataDir };
 }
 

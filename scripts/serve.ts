@@ -30,9 +30,9 @@ export const BINDING_NAMES = [
 
 export type Settings = Record<string, string | undefined>;
 
-/** Process environment first, then `.env` for anything it does not set. */
-export function loadSettings(root = ROOT): Settings {
-  const envFile = join(root, ".env");
+/** Process environment first, then `.env` (in the working directory) for anything it does not set. */
+export function loadSettings(): Settings {
+  const envFile = resolve(".env");
   const fromFile = existsSync(envFile) ? parseEnv(readFileSync(envFile, "utf8")) : {};
   return { ...fromFile, ...process.env };
 }
@@ -203,6 +203,8 @@ export async function serve(options: ServeOptions): Promise<URL> {
     // INSPECTOR_PORT=9229 lets Chrome DevTools (or a CPU profiler) attach to the Worker and its objects.
     ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
     modules: true,
+    // Module names are relative to the bundle, wherever the process was started from.
+    modulesRoot: bundle.dir,
     scriptPath: join(bundle.dir, bundle.config.main),
     compatibilityDate: bundle.config.compatibilityDate,
     compatibilityFlags: bundle.config.compatibilityFlags,
@@ -212,7 +214,9 @@ export async function serve(options: ServeOptions): Promise<URL> {
     defaultPersistRoot: options.dataDir,
   });
 
-  // Miniflare's own SIGINT/SIGTERM hooks SIGKILL workerd and exit at once; swap them for an awaited dispose().
+  const url = await mf.ready;
+  // Miniflare's own SIGINT/SIGTERM hooks (set while it starts workerd) SIGKILL workerd and exit at
+  // once; swap them for an awaited dispose(), after `beforeStop` (which may still call the Worker).
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -232,7 +236,7 @@ export async function serve(options: ServeOptions): Promise<URL> {
     }
     process.on(signal, stop);
   }
-  return mf.ready;
+  return url;
 }
 
 /** The bindings the settings give: wrangler.toml's vars are in the bundle; these override them. */

@@ -2,16 +2,7 @@
 // persisted under DATA_DIR. `npm run node` (scripts/node.ts) is the multi-process counterpart.
 import { resolve } from "node:path";
 import { configuredShape } from "../shared/cluster.js";
-import {
-  bindingsFrom,
-  currentBundle,
-  ensurePortFree,
-  loadSettings,
-  portSetting,
-  ROOT,
-  readBundle,
-  serve,
-} from "./serve.js";
+import { bindingsFrom, currentBundle, ensurePortFree, loadSettings, portSetting, readBundle, serve } from "./serve.js";
 import { checkShapeFile } from "./shape-file.js";
 
 async function main(): Promise<void> {
@@ -19,7 +10,7 @@ async function main(): Promise<void> {
   const port = portSetting(settings, 8787);
   // Loopback unless told otherwise (a container sets HOST=0.0.0.0).
   const host = settings.HOST ?? "127.0.0.1";
-  const dataDir = resolve(ROOT, settings.DATA_DIR ?? ".data");
+  const dataDir = resolve(settings.DATA_DIR ?? ".data");
   await ensurePortFree(host, port);
 
   const bindings = bindingsFrom(settings);

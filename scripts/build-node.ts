@@ -1,0 +1,25 @@
+// `npm run build:node`: what the container image runs, in dist/node/ — the Worker bundle
+// (dist/node/worker, built by wrangler exactly as a deploy would) and the node launcher
+// (scripts/node.ts) compiled to dist/node/node.mjs, whose only runtime dependency is `miniflare`.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { build } from "esbuild";
+import { buildBundle, ROOT } from "./serve.js";
+
+const out = join(ROOT, "dist", "node");
+rmSync(out, { recursive: true, force: true });
+await Promise.all([
+  buildBundle(join(out, "worker")),
+  build({
+    entryPoints: [join(ROOT, "scripts", "node.ts")],
+    outfile: join(out, "node.mjs"),
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node22",
+    // wrangler is only imported to build a bundle, which the image never does.
+    external: ["miniflare", "wrangler"],
+    logLevel: "warning",
+  }),
+]);
+console.log(`built ${out}: worker/ and node.mjs (run: node dist/node/node.mjs)`);
