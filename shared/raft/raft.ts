@@ -400,6 +400,22 @@ export class Raft {
   }
 
   /**
+   * Does `m` end this peer's quiescence? Every message does but those that change nothing: a
+   * quiesce heartbeat, a message of an older term (answered or dropped), a host's report that a
+   * peer is down, and at a leader a caught-up follower's late answer to a heartbeat or an append.
+   */
+  private wakesUp(m: Message): boolean {
+    if (m.type === "unreachable" || (m.term !== 0 && m.term < this.term)) return false;
+    if (m.type === "heartbeat" && quietTicksOf(m.context) !== undefined) return false;
+    if (this.role === "leader" && m.term === this.term && !m.reject) {
+      const last = this.log.lastIndex();
+      const caughtUp = this.prs.get(m.from)?.match === last;
+      if (caughtUp && (m.type === "heartbeatResp" || (m.type === "appResp" && m.index <= last))) return false;
+    }
+    return true;
+  }
+
+  /**
    * A leader that is awake and, if it was ever quiesced in this term, has heard from a majority
    * since it woke. Only such a leader may answer from local state without a ReadIndex round.
    */
@@ -462,14 +478,7 @@ export class Raft {
 
   /** Processes one message: local (term 0) or from a peer. */
   step(m: Message): void {
-    // Anything but a quiesce heartbeat (or a host's report that a peer is down) wakes a quiesced peer.
-    if (
-      this.quiesced &&
-      m.type !== "unreachable" &&
-      !(m.type === "heartbeat" && quietTicksOf(m.context) !== undefined)
-    ) {
-      this.wake();
-    }
+    if (this.quiesced && this.wakesUp(m)) this.wake();
     if (m.term > this.term && m.term !== 0) {
       if (m.type === "vote" || m.type === "preVote") {
         // Check-quorum lease: while we hear from a leader, ignore disruptive campaigns.
