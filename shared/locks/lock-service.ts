@@ -1,7 +1,15 @@
 import type { GroupResult } from "../group/state.js";
+import {
+  copyHistogram,
+  emptyHistogram,
+  type HistogramData,
+  observe,
+  WAIT_BUCKETS_SECONDS,
+} from "../metrics/histogram.js";
+import type { NodeId } from "../raft/index.js";
 import type { Entry } from "../raft/types.js";
 import { encodeCommand } from "../replica/dedup.js";
-import type { Replica } from "../replica/replica.js";
+import type { Replica, ReplicaMetrics } from "../replica/replica.js";
 import type { LockTable } from "./lock-table.js";
 import type { LockApplied, LockCommand, LockEvent, LockMode, LockResult, LockView } from "./types.js";
 import type { ResourceWaitEdge } from "./wait-for-graph.js";
@@ -11,10 +19,107 @@ export type LockRequest =
   | { op: "acquire"; resource: string; owner: string; mode: LockMode; ttlMs: number; waitMs: number }
   | { op: "release"; resource: string; owner: string }
   | { op: "renew"; resource: string; owner: string; ttlMs?: number }
-  | { op: "view"; resource: string };
+  | { op: "view"; resource: string }
+  /** This group's lock and Raft counters, from the leader's memory (`/metrics`); no resource. */
+  | { op: "metrics"; resource: "" };
 
-/** The final answer: a command's result, a waiter's event, or a view. */
-export type LockReply = LockResult | LockEvent | { type: "view"; view: LockView } | { type: "unknown" };
+/** The final answer: a command's result, a waiter's event, a view, or the metrics. */
+export type LockReply =
+  | LockResult
+  | LockEvent
+  | { type: "view"; view: LockView }
+  | { type: "unknown" }
+  | { type: "metrics"; peer: NodeId; locks: LockMetrics; raft: ReplicaMetrics };
+
+/**
+ * A group's lock counters as one replica counted them (see LockCounters), and the locks held and
+ * waited for now.
+ */
+export interface LockMetrics {
+  /** Grants with a new fencing token: at once or to a waiter, including upgrades and downgrades. */
+  acquired: number;
+  released: number;
+  /** Acquires refused because waiting would close a cycle, and waits cancelled as cross-group victims. */
+  deadlocks: number;
+  /** Waits that ran out before a grant. */
+  timedOut: number;
+  /** How long acquires waited before their grant, in seconds (0 when granted at once). */
+  waitSeconds: HistogramData;
+  /** Live holdings (a shared lock held by three owners counts three). */
+  held: number;
+  waiting: number;
+}
+
+/** Waits whose start LockCounters remembers at most (the oldest is forgotten past it). */
+const MAX_TRACKED_WAITS = 100_000;
+
+/**
+ * Lock counters, kept by every replica as it applies entries (LockService.onApply), so they are
+ * the same on every peer that applied the same entries, and a leader change does not reset them.
+ * They live in memory only: a peer that restarts (or whose Durable Object was evicted) counts
+ * again from zero, from the entries it applies after its snapshot, so after a leader change the
+ * new leader's values may be lower (Prometheus sees a counter reset).
+ *
+ * Exactly once per effect: a grant counts only with a fencing token above every token counted
+ * (tokens strictly increase across the group; an idempotent re-acquire or a retried request
+ * answered again by the exactly-once layer carries its old token), and a result object counts
+ * once (a retry answered again returns the very object the first apply returned).
+ */
+export class LockCounters {
+  acquired = 0;
+  released = 0;
+  deadlocks = 0;
+  timedOut = 0;
+  readonly waitSeconds = emptyHistogram(WAIT_BUCKETS_SECONDS);
+  private lastToken = 0;
+  private readonly counted = new WeakSet<object>();
+  /** Group time at which each live wait (resource\0owner) began. */
+  private readonly waits = new Map<string, number>();
+
+  /** One applied lock entry at group time `now`. */
+  count(applied: { result: LockResult; events: readonly LockEvent[] }, now: number): void {
+    const r = applied.result;
+    if (!this.counted.has(r)) {
+      this.counted.add(r);
+      if (r.type === "granted") this.granted(r, now, false);
+      else if (r.type === "released") this.released++;
+      else if (r.type === "deadlock") this.deadlocks++;
+      else if (r.type === "waiting") {
+        const key = keyOf(r.resource, r.owner);
+        if (!this.waits.has(key)) {
+          if (this.waits.size >= MAX_TRACKED_WAITS) this.waits.delete(this.waits.keys().next().value as string);
+          this.waits.set(key, now);
+        }
+      }
+    }
+    for (const e of applied.events) {
+      if (e.type === "granted") this.granted(e, now, true);
+      else {
+        this.waits.delete(keyOf(e.resource, e.owner));
+        if (e.type === "timedOut") this.timedOut++;
+        else this.deadlocks++;
+      }
+    }
+  }
+
+  /** A grant at group time `now`; `promoted`: to a waiter (else the acquire's own answer, with no wait). */
+  private granted(g: { resource: string; owner: string; fencingToken: number }, now: number, promoted: boolean): void {
+    if (g.fencingToken <= this.lastToken) return;
+    this.lastToken = g.fencingToken;
+    this.acquired++;
+    const key = keyOf(g.resource, g.owner);
+    const since = promoted ? this.waits.get(key) : now;
+    this.waits.delete(key);
+    // A wait that began before this replica started has no known start: it is not observed.
+    if (since !== undefined) observe(this.waitSeconds, Math.max(0, now - since) / 1000);
+  }
+
+  /** A copy of the counters, with the table's live counts. */
+  report(counts: { held: number; waiting: number }): LockMetrics {
+    const { acquired, released, deadlocks, timedOut } = this;
+    return { acquired, released, deadlocks, timedOut, waitSeconds: copyHistogram(this.waitSeconds), ...counts };
+  }
+}
 
 /** How long past a wait's deadline to wait for the `expire` that ends it before giving up. */
 const WAIT_GRACE_MS = 3000;
@@ -34,6 +139,8 @@ export class LockService {
   /** Held acquires by "resource\0owner": events of applied entries answer them. */
   private readonly interests = new Map<string, Interest[]>();
   private expireInFlight = false;
+  /** Counted on every replica as entries apply (see LockCounters). */
+  readonly counters = new LockCounters();
 
   constructor(
     private readonly replica: Replica<GroupResult>,
@@ -72,6 +179,8 @@ export class LockService {
   /** Wire this as the replica's `onApply`: every replica sees every event, in log order. */
   onApply(_entry: Entry, applied: GroupResult): void {
     if (applied?.kind !== "lock") return;
+    // The table's time is the group time of the entry just applied.
+    this.counters.count(applied, this.table.now);
     for (const event of applied.events) {
       const key = keyOf(event.resource, event.owner);
       const waiting = this.interests.get(key);
@@ -94,6 +203,14 @@ export class LockService {
   }
 
   private async serve(req: LockRequest, requestId: string, signal?: AbortSignal): Promise<LockReply> {
+    if (req.op === "metrics") {
+      // This leader's memory, no round trip: a scrape must not load the log, and may be a little stale.
+      const now = this.replica.servesReads() ? this.now() : this.table.now;
+      const locks = this.counters.report(this.table.counts(now));
+      const r = this.replica.metrics;
+      const raft = { ...r, commitSeconds: copyHistogram(r.commitSeconds) };
+      return { type: "metrics", peer: this.replica.id, locks, raft };
+    }
     if (req.op === "view") {
       await this.replica.read();
       await this.replica.whenServing();

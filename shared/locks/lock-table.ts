@@ -270,6 +270,21 @@ export class LockTable implements StateMachine<LockApplied | null> {
     return edges;
   }
 
+  /**
+   * Live holdings (leases not ended by `now`) and live waits, over every resource, for `/metrics`.
+   * A linear scan, like nextDeadline: it runs once per scrape.
+   */
+  counts(now = this.time): { held: number; waiting: number } {
+    const t = Math.max(this.time, now);
+    let held = 0;
+    let waiting = 0;
+    for (const res of this.resources.values()) {
+      for (const h of res.holders) if (h.expiresAt > t) held++;
+      for (const w of res.waiters) if (w.deadline > t) waiting++;
+    }
+    return { held, waiting };
+  }
+
   /** The last applied time t (the host may use it to tell how far the group's clock has come). */
   get now(): number {
     return this.time;

@@ -1,7 +1,15 @@
 import type { GroupResult } from "../group/state.js";
+import {
+  copyHistogram,
+  emptyHistogram,
+  type HistogramData,
+  observe,
+  WAIT_BUCKETS_SECONDS,
+} from "../metrics/histogram.js";
 import type { Entry } from "../raft/types.js";
 import { encodeCommand } from "../replica/dedup.js";
 import type { Replica } from "../replica/replica.js";
+import { parseReceipt } from "./placement.js";
 import type { QueueTable } from "./queue-table.js";
 import type {
   Delivery,
@@ -11,6 +19,7 @@ import type {
   QueueResult,
   QueueTotals,
   ShardStats,
+  Wake,
 } from "./types.js";
 
 /** What the Worker asks of the queue shards that live on one group (validated by the routes). */
@@ -47,7 +56,90 @@ export type QueueReply =
       type: "metrics";
       totals: QueueTotals;
       depths: { queue: string; visible: number; inflight: number; delayed: number }[];
+      /** Per queue (every queue this replica has seen a command of): counters and processing times. */
+      queues: QueueMetrics[];
     };
+
+/** One queue's counters on one group, as one replica counted them (see QueueCounters). */
+export interface QueueCounts {
+  /** New messages stored (duplicates not counted). */
+  enqueued: number;
+  /** Deliveries by receive, first ones and repeated ones. */
+  dequeued: number;
+  /** Deliveries of a message delivered before (included in `dequeued`). */
+  redelivered: number;
+  acked: number;
+  /** Messages moved to `<queue>.dlq` by a receive past maxAttempts. */
+  deadLettered: number;
+  /** Messages moved back from `<queue>.dlq` by redrive. */
+  redriven: number;
+}
+
+export interface QueueMetrics {
+  queue: string;
+  counts: QueueCounts;
+  /** From a delivery to its ack, both served by this leader, in seconds (leader memory only). */
+  processingSeconds: HistogramData;
+}
+
+/** Deliveries whose time QueueService remembers for the processing time at most (the oldest is forgotten past it). */
+const MAX_TRACKED_DELIVERIES = 20_000;
+
+/**
+ * Per-queue counters, kept by every replica as it applies entries (QueueService.onApply): the same
+ * on every peer that applied the same entries, so a leader change does not reset them; in memory
+ * only, so a peer that restarts counts again from zero (a new leader's values may then be lower).
+ * (QueueTable's own totals are exact across restarts but not per queue.)
+ *
+ * Exactly once per effect: a retried command that the exactly-once layer answers again comes back
+ * with no wakes, while every real enqueue, ack, dead-lettering or redrive that moved a message
+ * wakes its shard; deliveries count once by their group-wide delivery number, which only grows.
+ */
+export class QueueCounters {
+  private readonly byQueue = new Map<string, QueueCounts>();
+  private lastDelivery = 0;
+
+  count(r: QueueResult, wake: readonly Wake[]): void {
+    const c = this.of(r.queue);
+    const real = wake.length > 0;
+    switch (r.type) {
+      case "enqueued":
+        if (real) c.enqueued += r.messages.filter((m) => !m.duplicate).length;
+        return;
+      case "received":
+        for (const m of r.messages) {
+          const delivery = parseReceipt(m.receipt)?.delivery ?? 0;
+          if (delivery <= this.lastDelivery) continue;
+          this.lastDelivery = delivery;
+          c.dequeued++;
+          if (m.attempts > 1) c.redelivered++;
+        }
+        if (real) c.deadLettered += r.deadLettered;
+        return;
+      case "acked":
+        if (real) c.acked += r.acked;
+        return;
+      case "redriven":
+        if (real) c.redriven += r.moved;
+        return;
+      default:
+        return; // known from now on, at 0
+    }
+  }
+
+  of(queue: string): QueueCounts {
+    let c = this.byQueue.get(queue);
+    if (c === undefined) {
+      c = { enqueued: 0, dequeued: 0, redelivered: 0, acked: 0, deadLettered: 0, redriven: 0 };
+      this.byQueue.set(queue, c);
+    }
+    return c;
+  }
+
+  queues(): string[] {
+    return [...this.byQueue.keys()];
+  }
+}
 
 /**
  * The queue on one replica: stamps commands with the leader's clock, proposes them, and parks
@@ -56,6 +148,12 @@ export type QueueReply =
  */
 export class QueueService {
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Counted on every replica as entries apply (see QueueCounters). */
+  readonly counters = new QueueCounters();
+  /** Leader memory: when each delivery this leader answered was made (its clock), by receipt. */
+  private readonly deliveredAt = new Map<string, { queue: string; at: number }>();
+  /** Leader memory: delivery → ack times by queue (they start again when leadership moves). */
+  private readonly processing = new Map<string, HistogramData>();
 
   constructor(
     private readonly replica: Replica<GroupResult>,
@@ -75,6 +173,7 @@ export class QueueService {
   /** Wire as part of the replica's `onApply`: wakes the long polls of shards that got messages. */
   onApply(_entry: Entry, applied: GroupResult): void {
     if (applied?.kind !== "queue") return;
+    this.counters.count(applied.result, applied.wake);
     for (const w of applied.wake) {
       const key = keyOf(w.queue, w.shard);
       const waiting = this.waiters.get(key);
@@ -103,7 +202,7 @@ export class QueueService {
       case "metrics": {
         // Metrics may be a little stale: the leader's state without a round trip.
         const depths = [...this.table.depths(this.table.now)].map(([queue, d]) => ({ queue, ...d }));
-        return { type: "metrics", totals: this.table.totals(), depths };
+        return { type: "metrics", totals: this.table.totals(), depths, queues: this.queueMetrics() };
       }
       case "enqueue":
         return this.propose(
@@ -111,12 +210,15 @@ export class QueueService {
           requestId,
           signal,
         );
-      case "ack":
-        return this.propose(
+      case "ack": {
+        const result = await this.propose(
           { type: "ack", queue: req.queue, shard: req.shard, receipts: req.receipts },
           requestId,
           signal,
         );
+        if (result.type === "acked") this.acked(req.receipts, result.acked);
+        return result;
+      }
       case "nack": {
         const { op: _op, ...fields } = req;
         return this.propose({ ...fields, type: "nack" }, requestId, signal);
@@ -173,12 +275,55 @@ export class QueueService {
         signal,
       );
       if (result.type !== "received") continue;
+      const at = this.clock();
       for (const m of result.messages) {
+        this.delivered(m.receipt, req.queue, at);
         messages.push({ ...m, enqueuedAt: this.replica.wallTime(m.enqueuedAt) });
         bytes += m.body.length;
       }
     }
     return { type: "deliveries", messages };
+  }
+
+  private delivered(receipt: string, queue: string, at: number): void {
+    if (this.deliveredAt.size >= MAX_TRACKED_DELIVERIES) {
+      this.deliveredAt.delete(this.deliveredAt.keys().next().value as string);
+    }
+    this.deliveredAt.set(receipt, { queue, at });
+  }
+
+  /**
+   * An ack of `receipts` acked `acked` of them. When all were live, each one this leader delivered
+   * gives a processing time; when some were stale it is not known which, so none is observed.
+   */
+  private acked(receipts: readonly string[], acked: number): void {
+    const unique = new Set(receipts);
+    const now = this.clock();
+    for (const r of unique) {
+      const d = this.deliveredAt.get(r);
+      if (d === undefined) continue;
+      this.deliveredAt.delete(r);
+      if (acked === unique.size) observe(this.processingOf(d.queue), Math.max(0, now - d.at) / 1000);
+    }
+  }
+
+  private processingOf(queue: string): HistogramData {
+    let h = this.processing.get(queue);
+    if (h === undefined) {
+      h = emptyHistogram(WAIT_BUCKETS_SECONDS);
+      this.processing.set(queue, h);
+    }
+    return h;
+  }
+
+  /** Every queue this replica knows of, with its counters and this leader's processing times. */
+  private queueMetrics(): QueueMetrics[] {
+    const names = new Set([...this.counters.queues(), ...this.processing.keys()]);
+    return [...names].map((queue) => ({
+      queue,
+      counts: { ...this.counters.of(queue) },
+      processingSeconds: copyHistogram(this.processing.get(queue) ?? emptyHistogram(WAIT_BUCKETS_SECONDS)),
+    }));
   }
 
   /** Resolves true once one of `shards` has a deliverable message, or false after `timeoutMs`. */
