@@ -1,10 +1,10 @@
 // `npm run build:node`: what the container image runs, in dist/node/ — the Worker bundle
 // (dist/node/worker, built by wrangler exactly as a deploy would) and the node launcher
 // (scripts/node.ts) compiled to dist/node/node.mjs, whose only runtime dependency is `miniflare`.
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { buildBundle, ROOT } from "./serve.js";
+import { buildBundle, ROOT, sourcesHash } from "./serve.js";
 
 const out = join(ROOT, "dist", "node");
 rmSync(out, { recursive: true, force: true });
@@ -22,4 +22,6 @@ await Promise.all([
     logLevel: "warning",
   }),
 ]);
+// Lets the cluster tests and benchmarks tell whether the build is current.
+writeFileSync(join(out, "sources-hash"), sourcesHash());
 console.log(`built ${out}: worker/ and node.mjs (run: node dist/node/node.mjs)`);

@@ -158,6 +158,7 @@ async function main(): Promise<void> {
     host,
     port,
     dataDir: p.dataDir,
+    inspectorPort: settings.INSPECTOR_PORT ? Number(settings.INSPECTOR_PORT) : undefined,
     beforeStop: async () => {
       clearInterval(gossipTimer);
       if (!p.leaveOnStop) return;

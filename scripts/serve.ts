@@ -61,7 +61,7 @@ export function readBundle(dir: string): Bundle | undefined {
 }
 
 /** The sources a bundle is made of: a bundle is reused while none of them changed. */
-function sourcesHash(): string {
+export function sourcesHash(): string {
   const hash = createHash("sha256");
   const files: string[] = ["wrangler.toml", "package-lock.json"];
   for (const dir of ["workers", "objects", "shared"]) {
