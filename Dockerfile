@@ -18,17 +18,19 @@ COPY . .
 RUN npm run build:node
 
 # --- deps: only miniflare (and what it needs), at the lockfile's exact versions ----------------
-# A package.json naming miniflare alone, installed beside the project's lockfile: npm keeps every
-# locked version that still applies (workerd, undici, ...) and drops the rest.
+# A package.json naming miniflare alone (with the project's `overrides`, which pin workerd and
+# sharp), installed beside the project's lockfile: npm keeps every locked version that still
+# applies (workerd, undici, ...) and drops the rest.
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /deps
 COPY package.json package-lock.json ./
 RUN node -e ' \
       const fs = require("node:fs"); \
+      const root = JSON.parse(fs.readFileSync("package.json", "utf8")); \
       const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8")); \
       const miniflare = lock.packages["node_modules/miniflare"]; \
       if (!miniflare) throw new Error("miniflare is not in package-lock.json"); \
-      const pkg = { name: "raft-locks-node", private: true, type: "module", dependencies: { miniflare: miniflare.version } }; \
+      const pkg = { name: "raft-locks-node", private: true, type: "module", dependencies: { miniflare: miniflare.version }, overrides: root.overrides ?? {} }; \
       fs.writeFileSync("package.json", JSON.stringify(pkg, null, 2) + "\n");' \
  && npm install --omit=dev --no-audit --no-fund \
  && npm cache clean --force
