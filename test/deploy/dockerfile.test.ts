@@ -71,6 +71,8 @@ describe("Dockerfile", () => {
     expect(runs.some((r) => /\bnpm run build:node\b/.test(r))).toBe(true);
     // The runtime's miniflare is the lockfile's version.
     expect(runs.some((r) => r.includes("node_modules/miniflare") && /npm install --omit=dev/.test(r))).toBe(true);
+    // ... with the project's overrides (they pin workerd and sharp), or npm resolves other versions.
+    expect(runs.some((r) => r.includes("node_modules/miniflare") && r.includes("root.overrides"))).toBe(true);
     const copies = finalOps("COPY").map((i) => i.args);
     expect(copies.some((c) => /--from=\w+\s+\S*dist\/node\s/.test(c))).toBe(true);
     expect(copies.some((c) => /^\.\s/.test(c) || /^\S+\s+\.\s*$/.test(c.replace(/--\S+\s+/g, "")))).toBe(false);
