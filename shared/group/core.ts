@@ -123,7 +123,7 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
     // In group time: the next lease or wait end, and while any deadline is pending the next time
     // stamp (lockService.housekeeping), which a quiesced leader must also wake for.
     let at = lockService.nextDeadline();
-    if (at !== undefined || queueTable.nextDeadline() !== undefined) {
+    if (at !== undefined || queueTable.nextDeadline(replica.lastCommandTime()) !== undefined) {
       at = Math.min(at ?? Number.POSITIVE_INFINITY, replica.lastCommandTime() + FRESH_MS);
     }
     // The alarm needs this peer's clock.
@@ -131,7 +131,9 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
   };
   let waitingToServe = false;
   const housekeeping = (): void => {
-    const pending = lockService.nextDeadline() !== undefined || queueTable.nextDeadline() !== undefined;
+    // (The queue table's own time moves only with queue commands: its deadlines count from the group's.)
+    const pending =
+      lockService.nextDeadline() !== undefined || queueTable.nextDeadline(replica.lastCommandTime()) !== undefined;
     lockService.housekeeping(pending);
   };
   return {
@@ -144,6 +146,7 @@ export function createGroupCore(o: GroupCoreOptions): GroupCore {
     housekeeping: () => {
       const due = nextWakeup();
       if (due !== undefined && due <= o.clock()) replica.wake();
+      if (replica.isQuiesced()) return; // nothing due
       // A leader just woken serves once a majority has answered it: housekeeping runs then.
       if (replica.isLeader() && !replica.servesReads() && replica.anchored()) {
         if (waitingToServe) return;

@@ -63,6 +63,8 @@ export interface PeerEnv {
   cacheNodes: (peer: SimPeer) => CacheNodes;
   /** S leases of the cache directory (ms). */
   cacheLeaseMs: number;
+  /** Idle groups quiesce (GroupCoreOptions.quiesce). */
+  quiesce?: boolean;
   bug: Bug | undefined;
   /** Asked after every answer this peer gives as leader: crash right after it? */
   crashAfterAnswer: (peer: SimPeer) => boolean;
@@ -90,6 +92,10 @@ export class SimPeer implements Callee {
   private alarmToken = 0;
   private pauseToken = 0;
   crashes = 0;
+  /** Alarms that fired (each a billed request on Cloudflare), over all lives. */
+  alarms = 0;
+  /** Raft message batches sent (one Workers RPC each), over all lives. */
+  sends = 0;
   /** Cache directory requests being served here in this life (the simulator waits for none before its final reads). */
   cacheOps = 0;
 
@@ -133,6 +139,7 @@ export class SimPeer implements Callee {
       maxDriftPpm: this.env.maxDriftPpm,
       cacheNodes: this.env.cacheNodes(this),
       cacheLeaseMs: this.env.cacheLeaseMs,
+      quiesce: this.env.quiesce ?? false,
     });
     // The planted bugs that need the lead's seams (Replica.servesReads, Replica.groupNow): until
     // those exist, today's code behaves like the bug anyway.
@@ -215,6 +222,7 @@ export class SimPeer implements Callee {
   // ---- Raft transport ---------------------------------------------------------------------------
 
   private send(to: NodeId, msgs: Message[]): void {
+    this.sends++;
     const target = this.env.peer(to);
     this.env.net.send(this.id, to, () => target.receive(this.id, msgs), target);
     if (this.crashAfterSend) {
@@ -241,7 +249,11 @@ export class SimPeer implements Callee {
 
   // ---- timers -----------------------------------------------------------------------------------
 
-  /** One alarm for every timer: the next Raft timeout or the next lock deadline (RaftPeer.arm). */
+  /**
+   * One alarm for every timer: the next Raft timeout or the next lock deadline (RaftPeer.arm).
+   * A quiesced peer with nothing due has no alarm at all; one with a deadline has exactly that
+   * alarm (an earlier one, left from before it quiesced, would only wake it for nothing).
+   */
   arm(): void {
     const core = this.core;
     if (core === undefined) return;
@@ -249,7 +261,13 @@ export class SimPeer implements Callee {
     let deadline = core.nextWakeup() ?? Number.POSITIVE_INFINITY;
     if (deadline <= now) deadline = now + this.env.tickMs;
     const next = Math.max(now + 1, Math.min(core.replica.nextWakeup(), deadline));
-    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    if (next === Number.POSITIVE_INFINITY) {
+      this.alarmAt = null; // ctx.storage.deleteAlarm()
+      this.alarmToken++;
+      return;
+    }
+    if (this.alarmAt !== null && this.alarmAt <= next && !core.replica.isQuiesced()) return;
+    if (this.alarmAt === next) return;
     this.alarmAt = next;
     const token = ++this.alarmToken;
     this.env.world.at(this.clock.realAt(next), () => this.alarm(token), this);
@@ -260,6 +278,7 @@ export class SimPeer implements Callee {
     this.alarmAt = null;
     const core = this.core;
     if (core === undefined) return;
+    this.alarms++;
     this.run(() => {
       core.replica.tick(this.wall());
       core.housekeeping();
@@ -331,6 +350,9 @@ export class SimPeer implements Callee {
   ): Promise<PeerReply<T>> {
     const core = this.core;
     if (core === undefined) return { ok: false, error: "down" };
+    // A client request wakes a quiesced peer: a follower runs its election timer again (the
+    // leader it forwards to may have died while the group was quiet).
+    core.replica.wake();
     this.arm();
     if (core.replica.isLeader()) return this.guard(core, (signal) => handle(core, signal), timeoutMs);
     const leader = core.replica.leader();

@@ -17,7 +17,7 @@ import { Faults, randomCacheRates, randomRates } from "./faults.js";
 import { LinearLocks } from "./linear.js";
 import { LockChecker } from "./locks.js";
 import { PeerNetwork } from "./net.js";
-import { type Bug, SimPeer } from "./peer.js";
+import { answeredBy, type Bug, SimPeer } from "./peer.js";
 import { QueueChecker } from "./queues.js";
 import { ReplicaChecker } from "./replicas.js";
 import { SimWorker } from "./worker.js";
@@ -30,6 +30,8 @@ export interface GroupSimOptions {
   faultMs?: number;
   trace?: boolean;
   bug?: Bug;
+  /** Idle groups quiesce (default: in 7 seeds of 8). */
+  quiesce?: boolean;
 }
 
 export interface GroupSimResult {
@@ -46,11 +48,18 @@ const DRAIN_MS = 60_000;
 /** How long the cache may take to finish its requests after the drain, and its final reads. */
 const CACHE_IDLE_MS = 60_000;
 const TICK_MS = 50;
+/** After healing and with no client traffic, every group must quiesce within this (when quiescence is on). */
+const QUIESCE_MS = 15_000;
+/** A request sent to a quiet group (its leader maybe crashed meanwhile) must be served within this. */
+const WAKE_MS = 8_000;
 
 export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimResult> {
   const rand = new Rand(opts.seed);
   const cfgRand = rand.fork();
   const faultRand = rand.fork();
+  // Quiescence and quiet spells draw from a Rand of their own: the rest of a seed's run keeps its shape.
+  const quietRand = new Rand((opts.seed ^ 0x51e5ce) >>> 0);
+  const quiesce = opts.quiesce ?? quietRand.chance(7, 8);
   const trace: string[] = [];
   const violations: string[] = [];
   const violation = (what: string) => {
@@ -93,6 +102,18 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
 
   // ---- the system -----------------------------------------------------------------------------
   let phase: Phase = "faults";
+  /** A quiet spell: clients start nothing new. */
+  let quiet = false;
+  const quietCounts = {
+    quiesce: quiesce ? 1 : 0,
+    quietFaults: 0,
+    quietFaultsOnQuiesced: 0,
+    wakeProbes: 0,
+    wakeProbesLeaderDown: 0,
+    wakeMaxMs: 0,
+    wakeMaxSends: 0,
+    quiescedWithinMs: 0,
+  };
   let faults: Faults | undefined;
   const replicas = new ReplicaChecker(
     groupCount,
@@ -136,6 +157,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         maxDriftPpm,
         cacheNodes: (p) => orderTransport(p, cacheNodes, cacheLinks, world, opts.bug, orderCounts),
         cacheLeaseMs,
+        quiesce,
         bug: opts.bug,
         onStart: (p, core) => replicas.attach(p, core),
         crashAfterAnswer: () => faults?.answered(phase === "faults") ?? false,
@@ -196,6 +218,7 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
       cache,
       cacheNodes: nodes,
       phase: () => phase,
+      quiet: () => quiet,
       log,
       onError: (e) => violation(`client: ${errorText(e)}`),
     },
@@ -235,6 +258,30 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
   const faultEnd = world.now + faultMs;
   await world.run(faultEnd, stop);
 
+  // ---- phase 1b: a quiet spell under faults (idle groups quiesce), a leader crashed or cut off while quiet, then requests again
+  quiet = true;
+  log(() => "quiet spell");
+  const quietMs = quietRand.range(3000, 12_000);
+  for (const [g, peers] of groups.entries()) {
+    if (!quietRand.chance(1, 2)) continue;
+    const crash = quietRand.chance(1, 2);
+    world.after(quietRand.range(1000, quietMs), () => {
+      const leader = peers.find((p) => p.up && p.core?.replica.isLeader());
+      if (leader === undefined || phase !== "faults") return;
+      quietCounts.quietFaults++;
+      if (leader.core?.replica.isQuiesced()) quietCounts.quietFaultsOnQuiesced++;
+      if (crash) leader.crash("while quiet");
+      else {
+        const rest = peers.filter((p) => p !== leader).map((p) => p.id);
+        (nets[g] as PeerNetwork).partition([[leader.id], rest], false);
+        log(() => `g${g} leader ${leader.name} cut off while quiet`);
+      }
+    });
+  }
+  await world.run(world.now + quietMs, stop);
+  quiet = false;
+  await world.run(world.now + quietRand.range(500, 3000), stop);
+
   // ---- phase 2: heal; every group must commit under a leader --------------------------------------
   phase = "drain";
   worker.faulty = false;
@@ -255,6 +302,62 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
     violation(`liveness: ${stuck.join(", ")} had no leader that committed within ${LIVENESS_MS} ms of healing`);
   }
   const liveAfter = world.now - healedAt;
+
+  // ---- phase 2b: quiet after healing: every group quiesces; then a leader may crash, and a request to any peer is served in time
+  if (quiesce && !stop()) {
+    quiet = true;
+    const quietSince = world.now;
+    const seenQuiet = new Set<number>();
+    const allQuiet = (g: number) => (groups[g] as SimPeer[]).every((p) => p.core?.replica.isQuiesced() === true);
+    const poll = () => {
+      for (let g = 0; g < groups.length; g++) if (allQuiet(g)) seenQuiet.add(g);
+      if (seenQuiet.size < groups.length && world.now < quietSince + QUIESCE_MS) world.after(10, poll);
+    };
+    poll();
+    await world.run(quietSince + QUIESCE_MS, () => seenQuiet.size === groups.length || stop());
+    if (seenQuiet.size < groups.length && !stop()) {
+      const awake = groups.flatMap((_, g) => (seenQuiet.has(g) ? [] : [`g${g}`]));
+      violation(`quiescence: ${awake.join(", ")} never quiesced within ${QUIESCE_MS} ms of healing with no traffic`);
+    }
+    quietCounts.quiescedWithinMs = world.now - quietSince;
+    // Quiet for a while more (let the quiet last), then a leader dies (or not), then one request per group.
+    await world.run(world.now + quietRand.range(0, 3000), stop);
+    const crashed: SimPeer[] = [];
+    const probes = groups.map(async (peers, g) => {
+      const leader = peers.find((p) => p.up && p.core?.replica.isLeader());
+      if (leader !== undefined && quietRand.chance(1, 2)) {
+        leader.crash("while quiet, before a request");
+        crashed.push(leader);
+        quietCounts.wakeProbesLeaderDown++;
+      }
+      const live = peers.filter((p) => p.up);
+      const resource = resourceOf(g, (k) => worker.groupOf(k));
+      const started = world.now;
+      const sendsBefore = peers.reduce((n, p) => n + p.sends, 0);
+      let next = quietRand.pick(live);
+      for (let attempt = 0; world.now < started + WAKE_MS && !stop(); attempt++) {
+        const reply = await next.lock({ op: "view", resource }, `wake-probe-${g}-${attempt}`);
+        if (reply.ok) {
+          quietCounts.wakeProbes++;
+          quietCounts.wakeMaxMs = Math.max(quietCounts.wakeMaxMs, world.now - started);
+          const sends = peers.reduce((n, p) => n + p.sends, 0) - sendsBefore;
+          quietCounts.wakeMaxSends = Math.max(quietCounts.wakeMaxSends, sends);
+          log(() => `g${g} wake probe served by ${answeredBy.get(reply.value) ?? "?"} after ${world.now - started} ms`);
+          return;
+        }
+        const hint = reply.error === "not-leader" ? reply.leader : 0;
+        const hinted = peers.find((p) => p.id === hint && p.up);
+        next = hinted ?? quietRand.pick(live);
+        await world.sleep(50);
+      }
+      if (!stop()) violation(`liveness after quiet: g${g} did not serve a request within ${WAKE_MS} ms`);
+    });
+    let done = 0;
+    for (const p of probes) void p.then(() => done++);
+    await world.run(world.now + WAKE_MS + 1000, () => done === probes.length || stop());
+    for (const p of crashed) p.restart();
+    quiet = false;
+  }
 
   // ---- phase 3: drain the queues ----------------------------------------------------------------
   const empty = () =>
@@ -347,12 +450,19 @@ export async function simulateGroups(opts: GroupSimOptions): Promise<GroupSimRes
         ]),
       ),
       cacheUnknown: cacheUnknown ? 1 : 0,
+      ...quietCounts,
+      alarms: all.reduce((n, p) => n + p.alarms, 0),
       youngEmpty: replicas.youngEmpty,
       youngReceives: replicas.youngReceives,
       suspects: replicas.suspects.length,
       committed: groups.reduce((n, _, g) => n + replicas.committed(g).length, 0),
     },
   };
+}
+
+/** A lock resource on group `g`. */
+function resourceOf(g: number, groupOf: (key: string) => number): string {
+  for (let i = 0; ; i++) if (groupOf(`quiet${i}`) === g) return `quiet${i}`;
 }
 
 function errorText(e: unknown): string {

@@ -51,6 +51,8 @@ export interface WorkloadEnv {
   cache: CacheChecker;
   cacheNodes: readonly SimCacheNode[];
   phase: () => Phase;
+  /** While true, clients start nothing new (a quiet spell: idle groups quiesce). */
+  quiet?: () => boolean;
   log: (line: () => string) => void;
   onError: (e: unknown) => void;
 }
@@ -106,6 +108,11 @@ export class Workload {
     }
   }
 
+  /** Waits out a quiet spell. */
+  private async idle(): Promise<void> {
+    while (this.env.quiet?.() === true) await this.env.world.sleep(200);
+  }
+
   /** One more hop: client → Worker → client; the reply may be lost (undefined) while faulty. */
   private async http<T>(rand: Rand, f: () => Promise<T>): Promise<T | undefined> {
     const { world } = this.env;
@@ -122,6 +129,7 @@ export class Workload {
     const { world } = this.env;
     while (this.env.phase() === "faults") {
       await world.sleep(rand.range(10, 400));
+      await this.idle();
       await this.holdOnce(owner, rand.pick(this.cfg.resources), rand, 0);
     }
   }
@@ -192,6 +200,7 @@ export class Workload {
     const { world, worker, linear } = this.env;
     while (this.env.phase() === "faults") {
       await world.sleep(rand.range(10, 300));
+      await this.idle();
       await linear.step(id, `lin${id}.${rand.int(2)}`, rand, (req) => this.http(rand, () => worker.lock(req)));
     }
   }
@@ -207,6 +216,7 @@ export class Workload {
     let n = 0;
     while (this.env.phase() === "faults") {
       await world.sleep(rand.range(10, 250));
+      await this.idle();
       const key = rand.pick(this.cfg.cacheKeys);
       const node = rand.pick(cacheNodes);
       const burst = rand.chance(1, 4) ? rand.range(2, 4) : 1;
@@ -248,6 +258,7 @@ export class Workload {
     let n = 0;
     while (this.env.phase() === "faults") {
       await world.sleep(rand.range(30, 500));
+      await this.idle();
       const queue = rand.pick(this.cfg.queues);
       let batch: OutMessage[] = Array.from({ length: rand.range(1, 10) }, () => {
         const m: OutMessage = { body: { from: name, n: ++n, text: randomText(rand, 6) } };
@@ -292,6 +303,7 @@ export class Workload {
     while (this.env.phase() !== "done") {
       const draining = this.env.phase() === "drain";
       await world.sleep(draining ? rand.range(5, 40) : rand.range(20, 300));
+      await this.idle();
       const queue = draining
         ? (this.cfg.queues[turn++ % this.cfg.queues.length] as string)
         : rand.pick(this.cfg.queues);
