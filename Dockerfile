@@ -37,8 +37,8 @@ RUN node -e ' \
 
 # --- runtime ----------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
-# One container is one node: its data under /data unless DATA_DIR says otherwise (compose gives the
-# scaled replicas /data/<hostname> on a shared volume).
+# One container is one node: its data in $DATA_DIR/<NODE_ID>, so the scaled replicas can share one
+# volume (each joiner's id comes from its hostname).
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8787 \

@@ -104,7 +104,7 @@ export class LocalCluster {
         NODE_ID: id,
         HOST: "127.0.0.1",
         PORT: String(port),
-        DATA_DIR: dataDir,
+        DATA_DIR: this.root,
         CLUSTER_SECRET: this.secret,
       },
       stdio: ["ignore", "pipe", "pipe"],

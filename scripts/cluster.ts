@@ -32,7 +32,7 @@ for (let i = 0; i < nodes; i++) {
       PORT: String(basePort + i),
       HOST: "127.0.0.1",
       PEERS: peers,
-      DATA_DIR: join(dataRoot, id),
+      DATA_DIR: dataRoot,
       CLUSTER_SECRET: secret,
       BUNDLE_DIR: bundle.dir,
     },

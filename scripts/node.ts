@@ -9,7 +9,9 @@
 //   LEAVE_ON_STOP  true/false: leave the cluster on SIGTERM (default: true with JOIN, else false).
 //   ADVERTISE_URL  where the other nodes reach this one (default http://<host>:<PORT>).
 //   CLUSTER_SECRET the key that signs node-to-node calls (same on every node).
-//   PORT, HOST, DATA_DIR (default .data/<NODE_ID>), and every setting of `npm start`.
+//   DATA_DIR       where nodes keep their data (default .data): this node's is DATA_DIR/<NODE_ID>, so
+//                  nodes may share one directory (scaled containers share one volume).
+//   PORT, HOST, and every setting of `npm start`.
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -129,7 +131,7 @@ async function plan(settings: Settings, port: number, host: string): Promise<Pla
     CLUSTER_SECRET: secret,
   });
   const leaveOnStop = settings.LEAVE_ON_STOP ? settings.LEAVE_ON_STOP === "true" : joinUrl !== undefined;
-  const dataDir = resolve(settings.DATA_DIR ?? join(".data", `p${self}`));
+  const dataDir = resolve(settings.DATA_DIR ?? ".data", `p${self}`);
   return { self, url, peers, join: joinUrl, leaveOnStop, bindings, dataDir };
 }
 

@@ -136,20 +136,19 @@ describe("docker-compose.yml: the cluster's own rules", () => {
     const dataDirs = new Set<string>();
     for (const [name, s] of nodeServices) {
       const env = environmentOf(s);
-      const command = commandOf(s);
-      // A replica sets DATA_DIR from its hostname in the command; a genesis node in its environment.
-      const dataDir = env.DATA_DIR ?? /DATA_DIR="?([^"\s]+)"?/.exec(command)?.[1];
+      // A node keeps its data in DATA_DIR/<its id> (scripts/node.ts); a replica's id comes from its hostname.
+      const dataDir = env.DATA_DIR;
       expect(dataDir, name).toBeDefined();
       const mount = mountsOf(s).find((m) => dataDir === m.target || dataDir?.startsWith(`${m.target}/`));
       expect(mount, `${name}: ${dataDir} is on no volume`).toBeDefined();
       expect(declared, name).toContain(mount?.source);
-      const key = `${mount?.source}:${dataDir}`;
+      const key = `${mount?.source}:${dataDir}/${env.NODE_ID ?? "<hostname>"}`;
       expect(dataDirs.has(key), `${name} shares ${key}`).toBe(false);
       dataDirs.add(key);
     }
     for (const [name, s] of joiners) {
-      // Replicas share the volume: each must key its directory by its own hostname.
-      expect(commandOf(s), name).toMatch(/DATA_DIR="?\/data\/\$\{?HOSTNAME\}?/);
+      // Replicas share the volume: each must take its id, and so its directory, from its own hostname.
+      expect(environmentOf(s).NODE_ID, name).toBeUndefined();
     }
   });
 
