@@ -1,5 +1,5 @@
-// The load client: undici's `request` on one Pool. Node's fetch costs about 2.5x more client CPU per
-// request, and on a 2-core machine the client competes with the server it measures.
+// The load client: undici's `request` on one Pool per origin. Node's fetch costs about 2.5x more client
+// CPU per request, and on a 2-core machine the client competes with the server it measures.
 import { Pool } from "undici";
 
 export interface Reply {
@@ -12,24 +12,40 @@ export interface Reply {
   json?: unknown;
 }
 
+/**
+ * Several origins (the nodes of a multi-process cluster, each serving the whole API): calls go to
+ * them in turn, round-robin, one Pool each.
+ */
 export class Client {
-  private readonly pool: Pool;
+  private readonly pools: Pool[];
+  private next = 0;
   private readonly headers: Record<string, string> = {};
 
-  constructor(origin: string, connections: number, token?: string) {
-    this.pool = new Pool(origin, {
-      connections,
-      // One request per connection at a time: the concurrency is the number of workers, not of pipelined requests.
-      pipelining: 1,
-      // The server answers 503 after ~4 s without a leader; these bound a request that never answers at all.
-      headersTimeout: 15_000,
-      bodyTimeout: 15_000,
-    });
+  constructor(origins: string | string[], connections: number, token?: string) {
+    const list = typeof origins === "string" ? [origins] : origins;
+    if (list.length === 0) throw new Error("Client: no origins");
+    this.pools = list.map(
+      (origin) =>
+        new Pool(origin, {
+          connections,
+          // One request per connection at a time: the concurrency is the number of workers, not of pipelined requests.
+          pipelining: 1,
+          // The server answers 503 after ~4 s without a leader; these bound a request that never answers at all.
+          headersTimeout: 15_000,
+          bodyTimeout: 15_000,
+        }),
+    );
     if (token) this.headers.authorization = `Bearer ${token}`;
   }
 
+  private get pool(): Pool {
+    const pool = this.pools[this.next] as Pool;
+    this.next = (this.next + 1) % this.pools.length;
+    return pool;
+  }
+
   /** `read`: parse a 2xx body into `json` (queue receive and ack, cache GET answers); otherwise it is discarded unread. */
-  async call(method: "GET" | "POST" | "PUT", path: string, json?: unknown, read = false): Promise<Reply> {
+  async call(method: "GET" | "POST" | "PUT" | "DELETE", path: string, json?: unknown, read = false): Promise<Reply> {
     const res = await this.pool.request({
       method,
       path,
@@ -46,8 +62,8 @@ export class Client {
     return { status, outcome: `${status} ${problemType(body)}`.trimEnd(), body };
   }
 
-  close(): Promise<void> {
-    return this.pool.close();
+  async close(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.close()));
   }
 }
 

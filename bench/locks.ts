@@ -5,7 +5,7 @@ import type { Scenario } from "./load.js";
  * Each worker cycles through this many resources of its own: no two workers contend (this measures
  * the replicated write path, not lock conflicts), and the resources still spread over the Raft groups.
  */
-const RESOURCES_PER_WORKER = 50;
+export const RESOURCES_PER_WORKER = 50;
 
 export const locks: Scenario = {
   name: "locks",
