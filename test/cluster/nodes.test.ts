@@ -261,4 +261,19 @@ describe("multi-process cluster", () => {
     const stale = await sign(c.secret, "/internal/hello", body, Date.now() - 120_000, newNonce());
     expect((await post(stale)).status).toBe(401);
   });
+
+  it("names PORT in one line when the port is taken, instead of a workerd stack trace", async () => {
+    const c = await startCluster(1);
+    const taken = c.node("p1").port;
+    const { spawnSync } = await import("node:child_process");
+    const r = spawnSync(process.execPath, ["dist/node/node.mjs"], {
+      env: { ...process.env, NODE_ID: "p1", PORT: String(taken), CLUSTER_SECRET: c.secret, DATA_DIR: c.root },
+      encoding: "utf8",
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `PORT=${taken} is already in use (another server running?): set PORT to a free port, e.g. PORT=${taken + 1}`,
+    );
+  });
 });
