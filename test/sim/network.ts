@@ -50,6 +50,8 @@ export class Network extends Links {
   private inflight: InFlight[] = [];
   private seq = 0;
   faulty = true;
+  /** Messages handed to the network (delivered or not). */
+  sent = 0;
 
   constructor(
     private readonly rand: Rand,
@@ -59,6 +61,7 @@ export class Network extends Links {
   }
 
   send(msg: Message, now: number): void {
+    this.sent++;
     if (this.isBlocked(msg.from, msg.to)) return;
     if (this.faulty && this.rand.chance(this.faults.dropPerMille, 1000)) return;
     const copies = this.faulty && this.rand.chance(this.faults.dupPerMille, 1000) ? 2 : 1;

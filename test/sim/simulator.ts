@@ -23,6 +23,8 @@ export interface SimOptions {
   /** Overrides of the randomised fault rates (per mille per time unit), for targeted searches. */
   crashPerMille?: number;
   restartPerMille?: number;
+  /** Idle leaders quiesce (Raft.quiesce); default: in 7 seeds of 8. */
+  quiesce?: boolean;
 }
 
 export interface SimResult {
@@ -30,7 +32,20 @@ export interface SimResult {
   steps: number;
   violations: string[];
   trace: string[];
-  stats: { nodes: number; ops: number; committed: number; leaders: number; crashes: number; partitions: number };
+  stats: {
+    nodes: number;
+    ops: number;
+    committed: number;
+    leaders: number;
+    crashes: number;
+    partitions: number;
+    quiesce: number;
+    quietSpells: number;
+    quietFaults: number;
+    /** Units (a node ticks every ~10) and messages from the request after the final quiet to its commit. */
+    wakeUnits: number;
+    wakeMessages: number;
+  };
 }
 
 type KvInput = Parameters<typeof kvModel.step>[1];
@@ -48,6 +63,8 @@ interface Client {
 const LIVENESS_UNITS = 4000;
 const CLIENT_TIMEOUT = 600;
 const ELECTION_TICK = 10;
+/** After healing, with no client traffic, every node must be quiesced within this many units. */
+const QUIESCE_UNITS = 1500;
 
 /**
  * One seeded run: a Raft cluster over a faulty network with crashes, clients writing and reading a
@@ -61,6 +78,13 @@ export function simulate(opts: SimOptions): SimResult {
   const netRand = rand.fork();
   const faultRand = rand.fork();
   const clientRand = rand.fork();
+  // Quiescence draws from a Rand of its own, so the rest of a seed's run keeps its shape.
+  const quietRand = new Rand((opts.seed ^ 0x51e5ce) >>> 0);
+  const quiesce = opts.quiesce ?? quietRand.chance(7, 8);
+  const quietSpellPerMille = quietRand.range(1, 4);
+  let quietUntil = 0;
+  let quietSpells = 0;
+  let quietFaults = 0;
 
   // Randomise the whole configuration per seed (TigerBeetle's VOPR does the same).
   const voters = opts.nodes ?? cfgRand.range(3, 7);
@@ -128,6 +152,8 @@ export function simulate(opts: SimOptions): SimResult {
   let faulty = true;
   let livenessProbe: { node: NodeId; index: number; term: number } | undefined;
   let live = false;
+  /** The liveness phase's client: proposes a probe at the leader until one commits. */
+  let probing = true;
 
   const finish = (op: Op, client: Client, output: KvOutput) => {
     op.output = output;
@@ -219,7 +245,7 @@ export function simulate(opts: SimOptions): SimResult {
       for (const ws of writes.values()) for (const [i, w] of ws) if (w.client === c) ws.delete(i);
       return;
     }
-    if (!faulty || !clientRand.chance(clientPerMille, 1000)) return;
+    if (!faulty || now < quietUntil || !clientRand.chance(clientPerMille, 1000)) return;
     const target = clientRand.chance(3, 4) ? c.leaderHint : clientRand.pick(ids);
     const n = nodes.get(target);
     const key = clientRand.pick(keys);
@@ -318,6 +344,7 @@ export function simulate(opts: SimOptions): SimResult {
   };
 
   const livenessStep = () => {
+    if (!probing) return;
     if (livenessProbe !== undefined && nodes.get(livenessProbe.node)?.raw?.raft.role !== "leader") {
       livenessProbe = undefined;
     }
@@ -331,17 +358,55 @@ export function simulate(opts: SimOptions): SimResult {
     }
   };
 
+  /** The host has nothing in flight at `n` (no write or read waiting there): its leader may quiesce. */
+  const hostIdle = (n: SimNode) =>
+    (writes.get(n.id)?.size ?? 0) === 0 &&
+    livenessProbe?.node !== n.id &&
+    ![...reads.values()].some((r) => r.node === n.id);
+
+  /** Quiet spells: clients send nothing for a while; sometimes the leader crashes or is cut off meanwhile. */
+  const quietStep = () => {
+    if (now < quietUntil) {
+      if (quietRand.chance(2, 1000)) {
+        const leader = leaderOf();
+        if (leader === undefined) return;
+        quietFaults++;
+        if (quietRand.chance(1, 2)) crash(leader, "while quiet");
+        else if (!net.isPartitioned()) {
+          net.partition([[leader.id], ids.filter((id) => id !== leader.id)], false);
+          partitions++;
+          log(() => `partition leader n${leader.id} while quiet`);
+        }
+      }
+      return;
+    }
+    if (!quietRand.chance(quietSpellPerMille, 1000)) return;
+    quietUntil = now + quietRand.range(300, 1500);
+    quietSpells++;
+    log(() => `quiet until ${quietUntil}`);
+  };
+
   const step = () => {
     now++;
-    if (faulty) faultStep();
-    else livenessStep();
-    for (const n of nodes.values()) if (n.raw && n.ticksAt(now)) n.raw.tick();
+    if (faulty) {
+      faultStep();
+      quietStep();
+    } else livenessStep();
+    for (const n of nodes.values()) {
+      if (!n.raw || !n.ticksAt(now)) continue;
+      n.raw.tick();
+      // The host's side of quiescence (Replica.maybeQuiesce): nothing of its own in flight; a
+      // random deadline now and then bounds the followers' quiet.
+      if (quiesce && n.raw.raft.role === "leader" && hostIdle(n)) {
+        n.raw.quiesce(quietRand.chance(1, 3) ? quietRand.range(3, 60) : Number.POSITIVE_INFINITY);
+      }
+    }
     for (const m of net.due(now)) {
       const raw = nodes.get(m.to)?.raw;
       if (raw === undefined) continue;
       log(
         () =>
-          `n${m.from}→n${m.to} ${m.type} t${m.term} i${m.index} lt${m.logTerm} c${m.commit} e${m.entries.length}${m.reject ? " reject" : ""}`,
+          `n${m.from}→n${m.to} ${m.type} t${m.term} i${m.index} lt${m.logTerm} c${m.commit} e${m.entries.length}${m.reject ? " reject" : ""}${m.context ? ` ${m.context}` : ""}`,
       );
       raw.step(m);
     }
@@ -379,10 +444,60 @@ export function simulate(opts: SimOptions): SimResult {
     if (!n.up) n.start();
   }
   log(() => "heal all: liveness phase");
+  // The probe below is a request: it reaches some node first (its host wakes it).
+  quietRand.pick([...nodes.values()].filter((n) => n.up)).raw?.wake();
   const deadline = now + LIVENESS_UNITS;
   while (!live && now < deadline && checker.violations.length === 0) guardedStep();
   if (!live && checker.violations.length === 0) {
     checker.violations.push(`liveness: no commit within ${LIVENESS_UNITS} units after healing`);
+  }
+
+  // Phase 3: quiet. Every node quiesces; then the leader may die; then a request at any node is served in time.
+  let wakeUnits = 0;
+  let wakeMessages = 0;
+  if (quiesce && checker.violations.length === 0) {
+    probing = false;
+    const quietDeadline = now + QUIESCE_UNITS;
+    // Members of the configuration, that is: a peer removed (or never added) hears from nobody.
+    const members = () => {
+      const conf = leaderOf()?.raw?.raft.conf;
+      return conf === undefined ? [] : [...conf.voters, ...conf.learners];
+    };
+    const allQuiet = () =>
+      members().length > 0 &&
+      members().every((id) => nodes.get(id)?.raw === undefined || nodes.get(id)?.raw?.raft.quiesced === true);
+    while (!allQuiet() && now < quietDeadline && checker.violations.length === 0) guardedStep();
+    if (!allQuiet() && checker.violations.length === 0) {
+      const awake = members().filter((id) => nodes.get(id)?.raw?.raft.quiesced === false);
+      checker.violations.push(`quiescence: n${awake.join(", n")} not quiesced ${QUIESCE_UNITS} units after healing`);
+    }
+    for (let i = quietRand.range(0, 500); i > 0 && checker.violations.length === 0; i--) guardedStep();
+    const leader = leaderOf();
+    const group = members();
+    if (leader !== undefined && quietRand.chance(1, 2)) crash(leader, "while quiet, before a request");
+    // A request reaches some peer of the group (its host wakes it); the Worker retries at the
+    // next peer every so often until it is served (a learner, say, cannot replace a dead leader).
+    const up = group.filter((id) => nodes.get(id)?.up === true);
+    const reach = () => {
+      const target = quietRand.pick(up);
+      log(() => `request reaches n${target}`);
+      nodes.get(target)?.raw?.wake();
+    };
+    reach();
+    const from = now;
+    const sentBefore = net.sent;
+    live = false;
+    probing = true;
+    const wakeDeadline = now + LIVENESS_UNITS;
+    while (!live && now < wakeDeadline && checker.violations.length === 0) {
+      guardedStep();
+      if ((now - from) % 300 === 0) reach();
+    }
+    if (!live && checker.violations.length === 0) {
+      checker.violations.push(`liveness after quiet: no commit within ${LIVENESS_UNITS} units of a request`);
+    }
+    wakeUnits = now - from;
+    wakeMessages = net.sent - sentBefore;
   }
 
   // Linearizability of everything the clients saw.
@@ -406,6 +521,11 @@ export function simulate(opts: SimOptions): SimResult {
       leaders: leaderTerms,
       crashes,
       partitions,
+      quiesce: quiesce ? 1 : 0,
+      quietSpells,
+      quietFaults,
+      wakeUnits,
+      wakeMessages,
     },
   };
 }
