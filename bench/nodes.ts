@@ -44,14 +44,23 @@ export class LocalCluster {
     private readonly env: Record<string, string>,
   ) {}
 
-  /** Starts `count` genesis nodes p1..pN; resolves once every one listens (not yet ready: see waitReady). */
-  static async start(count: number, env: Record<string, string> = {}): Promise<LocalCluster> {
+  /**
+   * Starts `count` genesis nodes p1..pN; resolves once every one listens (not yet ready: see waitReady).
+   * `nodeEnv`: settings of one node (e.g. its own INSPECTOR_PORT), on top of `env`.
+   */
+  static async start(
+    count: number,
+    env: Record<string, string> = {},
+    nodeEnv: (id: string) => Record<string, string> = () => ({}),
+  ): Promise<LocalCluster> {
     ensureNodeBuild();
     const root = await mkdtemp(join(tmpdir(), "raft-locks-cluster-"));
     const cluster = new LocalCluster(root, "cluster-test-secret-0123456789", env);
     const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
     const peers = ports.map((port, i) => `p${i + 1}=http://127.0.0.1:${port}`).join(",");
-    await Promise.all(ports.map((port, i) => cluster.spawnNode(`p${i + 1}`, port, { PEERS: peers })));
+    await Promise.all(
+      ports.map((port, i) => cluster.spawnNode(`p${i + 1}`, port, { PEERS: peers, ...nodeEnv(`p${i + 1}`) })),
+    );
     return cluster;
   }
 
