@@ -127,6 +127,33 @@ export function genesisVoters(shape: ClusterShape): number[] {
   return Array.from({ length: shape.peers }, (_, i) => i + 1);
 }
 
+/** Cloudflare's location hints (https://developers.cloudflare.com/durable-objects/reference/data-location/). */
+export const LOCATION_HINTS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+export type LocationHint = (typeof LOCATION_HINTS)[number];
+
+/**
+ * `PEER_REGIONS` ("wnam,enam,weur"): peer pK of every group is created in region K of the list
+ * (round robin), so each group's peers sit in different regions and a group keeps its quorum
+ * through a region's outage. Empty: no hints. Throws on a name that is not a location hint.
+ */
+export function peerRegions(value: string | undefined): LocationHint[] {
+  const names = (value ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  for (const name of names) {
+    if (!(LOCATION_HINTS as readonly string[]).includes(name)) {
+      throw new Error(`PEER_REGIONS: "${name}" is not a location hint (${LOCATION_HINTS.join(", ")})`);
+    }
+  }
+  return names as LocationHint[];
+}
+
+/** The region for peer `id` under `regions`, or undefined without hints. */
+export function regionOf(regions: readonly LocationHint[], id: number): LocationHint | undefined {
+  return regions.length === 0 ? undefined : regions[(id - 1) % regions.length];
+}
+
 /** The cache's settings: nodes n1..nN (CACHE_NODES), lines per node (CACHE_CAPACITY), S leases (CACHE_LEASE_MS). */
 export interface CacheSettings {
   nodes: number;

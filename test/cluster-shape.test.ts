@@ -8,7 +8,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { checkShapeFile, SHAPE_FILE } from "../scripts/shape-file.js";
-import { configuredShape, parseStoredShape, queueShards, type StoredShape, shapeMismatch } from "../shared/cluster.js";
+import {
+  configuredShape,
+  parseStoredShape,
+  peerRegions,
+  queueShards,
+  regionOf,
+  type StoredShape,
+  shapeMismatch,
+} from "../shared/cluster.js";
 
 const created: StoredShape = { groups: 3, peers: 3, queueShards: 8 };
 
@@ -127,5 +135,18 @@ describe("checkShapeFile (npm start, before serving)", () => {
     writeFileSync(join(dataDir, SHAPE_FILE), JSON.stringify({ groups: 3 }));
     expect(checkShapeFile(dataDir, created)).toMatch(/is not a valid cluster shape .*peers is undefined/);
     expect(readFileSync(join(dataDir, SHAPE_FILE), "utf8")).toBe(JSON.stringify({ groups: 3 }));
+  });
+});
+
+describe("PEER_REGIONS: location hints per peer", () => {
+  it("puts peer pK in the K-th region, round robin, and none without the setting", () => {
+    const regions = peerRegions(" wnam, enam ,weur");
+    expect([1, 2, 3, 4, 5].map((id) => regionOf(regions, id))).toEqual(["wnam", "enam", "weur", "wnam", "enam"]);
+    expect(regionOf(peerRegions(undefined), 1)).toBeUndefined();
+    expect(regionOf(peerRegions(""), 2)).toBeUndefined();
+  });
+
+  it("refuses a name that is not a location hint, naming it", () => {
+    expect(() => peerRegions("wnam,us-east-1")).toThrow(/"us-east-1" is not a location hint/);
   });
 });

@@ -1,6 +1,6 @@
 import type { CacheNode } from "../objects/cache-node.js";
 import type { PeerReply, RaftPeer } from "../objects/raft-peer.js";
-import { clusterShape, groupName, peerName } from "../shared/cluster.js";
+import { clusterShape, groupName, type LocationHint, peerName, peerRegions, regionOf } from "../shared/cluster.js";
 import { HashRing } from "../shared/hashing/ring.js";
 import { cacheHost } from "../shared/node/peers.js";
 import type { NodeId } from "../shared/raft/index.js";
@@ -30,7 +30,17 @@ export function groupOf(env: Env, key: string): number {
 export function peerStub(env: Env, group: number, id: NodeId): Peer {
   const node = nodeConfig(env);
   if (node !== undefined && id !== node.self) return remoteStub<Peer>(node, id, "peer");
-  return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)));
+  // The hint only matters when the object is first created; Miniflare ignores it.
+  const locationHint = regionOf(regionsOf(env), id);
+  return env.RAFT_PEER.get(env.RAFT_PEER.idFromName(peerName(group, id)), locationHint ? { locationHint } : undefined);
+}
+
+let regions: { value: string | undefined; parsed: LocationHint[] } | undefined;
+function regionsOf(env: Env): LocationHint[] {
+  if (regions === undefined || regions.value !== env.PEER_REGIONS) {
+    regions = { value: env.PEER_REGIONS, parsed: peerRegions(env.PEER_REGIONS) };
+  }
+  return regions.parsed;
 }
 
 /** The Durable Object of cache node `node` (n1..nN), here or (node mode) on the node that hosts it. */
