@@ -51,7 +51,12 @@ export class TestCluster {
 
   constructor(
     size: number,
-    private readonly opts: { compactEvery?: number; offsets?: number[]; cacheNodes?: CacheNodes } = {},
+    private readonly opts: {
+      compactEvery?: number;
+      offsets?: number[];
+      cacheNodes?: CacheNodes;
+      quiesce?: boolean;
+    } = {},
   ) {
     const voters = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of voters) {
@@ -102,6 +107,7 @@ export class TestCluster {
       sleep: (ms) => new Promise<void>((resolve) => this.timers.push({ at: this.now + ms, fire: resolve })),
       defer: (fn) => this.tasks.push(fn),
       cacheNodes: this.opts.cacheNodes,
+      quiesce: this.opts.quiesce,
     });
   }
 
