@@ -79,6 +79,13 @@ export class LocalCluster {
     return this.spawnNode(id, await freePort(), { JOIN: via, ...env });
   }
 
+  /** A new node that is not a genesis node and waits to be added by hand (POST /v1/cluster/peers). */
+  async startExtra(id: string): Promise<NodeProcess> {
+    const genesis = [...this.nodes.values()].filter((n) => n.env.PEERS !== undefined);
+    const peers = genesis[0]?.env.PEERS ?? "";
+    return this.spawnNode(id, await freePort(), { PEERS: peers, RAFT_PEERS: String(peers.split(",").length) });
+  }
+
   /** Sends `signal` to the node (the launcher; with SIGKILL, its whole process group) and waits for it to exit. */
   async kill(id: string, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const n = this.nodes.get(id);

@@ -91,17 +91,19 @@ async function plan(settings: Settings, port: number, host: string): Promise<Pla
   const bindings = bindingsFrom(settings);
 
   if (joinUrl === undefined) {
-    // A genesis node: the genesis voters are p1..pN, N = RAFT_PEERS, all listed in PEERS.
+    // The genesis voters are p1..pN: N is RAFT_PEERS, or else the number of nodes PEERS and NODE_ID
+    // name. A node beyond them waits to be added by hand (POST /v1/cluster/peers with its url).
     peers.set(self, url);
-    const n = peers.size;
-    const ids = [...peers.keys()].sort((a, b) => a - b);
-    if (ids.some((id, i) => id !== i + 1)) {
-      throw new Error(`the genesis nodes must be p1..p${n} (PEERS and NODE_ID give ${ids.map((i) => `p${i}`)})`);
-    }
-    if (bindings.RAFT_PEERS !== undefined && Number(bindings.RAFT_PEERS) !== n) {
-      throw new Error(`RAFT_PEERS=${bindings.RAFT_PEERS} but PEERS and NODE_ID name ${n} genesis nodes`);
+    const n = bindings.RAFT_PEERS !== undefined ? configuredShape(bindings).peers : peers.size;
+    const missing = Array.from({ length: n }, (_, i) => i + 1).filter((id) => !peers.has(id));
+    if (missing.length > 0) {
+      throw new Error(
+        `the genesis nodes are p1..p${n}, but PEERS and NODE_ID do not name ${missing.map((i) => `p${i}`).join(", ")}`,
+      );
     }
     bindings.RAFT_PEERS = String(n);
+    if (self > n)
+      say(`node p${self} is not a genesis node: add it with POST /v1/cluster/peers {"id":"p${self}","url":"${url}"}`);
   } else {
     // A joiner takes the cluster's shape and addresses from the node it joins through.
     say(`asking ${joinUrl} about the cluster...`);

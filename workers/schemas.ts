@@ -23,7 +23,11 @@ export const RenewBody = z.object({
   ttlMs: z.number().int().min(100).max(3_600_000).optional(),
 });
 
-export const PeerBody = z.object({ id: z.string().regex(/^p[1-9][0-9]{0,3}$/, "peer ids are p1, p2, ...") });
+export const PeerBody = z.object({
+  id: z.string().regex(/^p[1-9][0-9]{0,3}$/, "peer ids are p1, p2, ..."),
+  /** Multi-process clusters only: where the new node listens (a node started with JOIN sends it itself). */
+  url: z.url({ protocol: /^https?$/ }).optional(),
+});
 
 export const PartitionBody = z.object({
   sides: z.array(z.array(z.string().regex(/^p[1-9][0-9]{0,3}$/)).min(1)).min(2),

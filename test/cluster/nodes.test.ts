@@ -181,7 +181,10 @@ describe("multi-process cluster", () => {
         );
       }),
     );
-    await c.join("p4", c.node("p1").origin);
+    // p4 is added by hand (POST /v1/cluster/peers with its url), p5 asks by itself (JOIN).
+    const p4 = await c.startExtra("p4");
+    const added = await call(c.node("p1").origin, "POST", "/v1/cluster/peers", { id: "p4", url: p4.origin });
+    expect(added.status).toBe(202);
     await c.join("p5", c.node("p2").origin);
     const voters = (v: GroupView[] | undefined, want: string[]) =>
       v?.length === 3 &&

@@ -1,10 +1,13 @@
 import { Hono } from "hono";
 import type { PeerStatus } from "../../objects/raft-peer.js";
 import { clusterShape, genesisVoters, groupName, parsePeerId } from "../../shared/cluster.js";
+import { normalizeUrl } from "../../shared/node/peers.js";
 import type { ConfChange } from "../../shared/raft/index.js";
 import type { Env } from "../env.js";
 import { callGroup, peerStub } from "../groups.js";
 import { noQuorum, readBody } from "../http.js";
+import { addressOf, nodeConfig } from "../node/book.js";
+import { announce } from "../node/gossip.js";
 import { problem } from "../problem.js";
 import { PeerBody } from "../schemas.js";
 
@@ -68,6 +71,14 @@ cluster.post("/peers", async (c) => {
   const body = await readBody(c, PeerBody);
   if (!body.ok) return body.response;
   const id = parsePeerId(body.value.id) as number;
+  const node = nodeConfig(c.env);
+  if (node !== undefined) {
+    // Between processes the groups' leaders must know where the new peer listens.
+    const url = body.value.url === undefined ? addressOf(id) : normalizeUrl(body.value.url, "url");
+    if (url === undefined) return problem("validation", `no address known for p${id}: give its url`);
+    const refused = await announce(node, id, url);
+    if (refused !== undefined) return problem("validation", refused);
+  }
   return changeResponse(c.env, { type: "addLearner", node: id });
 });
 

@@ -13,8 +13,9 @@ import { configuredShape, parsePeerId } from "../../shared/cluster.js";
 import { cacheHost, normalizeUrl } from "../../shared/node/peers.js";
 import { ReplayGuard, SIGNATURE_HEADER } from "../../shared/node/signing.js";
 import type { Env } from "../env.js";
-import { addressOf, genesisNodes, knownNodes, learn, type NodeConfig, nodeConfig, setAddress } from "../node/book.js";
-import { callNode, type RpcCall } from "../node/client.js";
+import { genesisNodes, knownNodes, learn, type NodeConfig, nodeConfig } from "../node/book.js";
+import type { RpcCall } from "../node/client.js";
+import { announce, gossip, type Hello, validEntries } from "../node/gossip.js";
 import { problem } from "../problem.js";
 import { changeEveryGroup } from "./cluster.js";
 
@@ -98,28 +99,11 @@ internal.post("/rpc", async (c) => {
   return c.json(result ?? null);
 });
 
-type Hello = { nodes: [number, string][] };
-
 internal.post("/hello", async (c) => {
   const { nodes } = c.get("body") as Hello;
   learn(c.get("node").self, validEntries(nodes));
   return c.json({ nodes: knownNodes() } satisfies Hello);
 });
-
-/** Says hello to every other node this one knows, merging what they know (the launcher calls it every few seconds). */
-export async function gossip(node: NodeConfig): Promise<void> {
-  const others = knownNodes().filter(([id]) => id !== node.self);
-  await Promise.all(
-    others.map(async ([id]) => {
-      try {
-        const reply = await callNode<Hello>(node, id, "/internal/hello", { nodes: knownNodes() }, 2000);
-        learn(node.self, validEntries(reply.nodes));
-      } catch {
-        // a node that is down hears from us next round
-      }
-    }),
-  );
-}
 
 internal.post("/gossip", async (c) => {
   await gossip(c.get("node"));
@@ -138,13 +122,8 @@ internal.post("/join", async (c) => {
     return problem("validation", String((err as Error).message));
   }
   if (id === undefined) return problem("validation", "id must be a peer id like p4");
-  const known = addressOf(id);
-  if (known !== undefined && known !== url) {
-    return problem("validation", `p${id} is already the node at ${known}; give this node another NODE_ID`);
-  }
-  setAddress(id, url);
-  // Tell everyone first: the leaders of the groups must reach the learner they are about to add.
-  await gossip(c.get("node"));
+  const refused = await announce(c.get("node"), id, url);
+  if (refused !== undefined) return problem("validation", refused);
   if (!(await changeEveryGroup(c.env, { type: "addLearner", node: id }))) {
     return problem("no-quorum", "not every group could add the node; ask again", { headers: { "retry-after": "1" } });
   }
@@ -162,17 +141,3 @@ internal.post("/leave", async (c) => {
   }
   return c.json({ left: `p${id}` });
 });
-
-function validEntries(nodes: unknown): [number, string][] {
-  if (!Array.isArray(nodes)) return [];
-  const out: [number, string][] = [];
-  for (const entry of nodes) {
-    if (!Array.isArray(entry) || !Number.isInteger(entry[0]) || typeof entry[1] !== "string") continue;
-    try {
-      out.push([entry[0] as number, normalizeUrl(entry[1], "address")]);
-    } catch {
-      // not an address: skip it
-    }
-  }
-  return out;
-}
