@@ -9,8 +9,11 @@ import { addressOf, type NodeConfig } from "./book.js";
 
 /** Raft messages are fire-and-forget: a node that does not answer this fast is treated as unreachable. */
 export const RAFT_TIMEOUT_MS = 2_000;
-/** Other calls carry their own deadlines (a lock wait, a commit); this only bounds a hung node. */
-export const CALL_TIMEOUT_MS = 60_000;
+/**
+ * Other calls carry their own deadlines (a lock wait of up to 60 s plus a commit, a cache write
+ * waiting out a lease); this only bounds a node that hangs, and must outlast all of them.
+ */
+export const CALL_TIMEOUT_MS = 120_000;
 
 export class NodeUnreachableError extends Error {}
 
