@@ -21,7 +21,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { cache } from "./cache.js";
 import { etcdLocks, etcdVersion, startEtcd } from "./etcd.js";
@@ -256,7 +256,7 @@ async function measure(
   const levels = [...new Set(all.map((p) => p.concurrency))].sort((a, b) => a - b);
   console.error(
     `${sut.name} ${sut.origins.join(" ")} (${sut.about}): ${opts.seconds} s per phase after ${WARMUP_SECONDS} s warm-up; ` +
-      `client on Node ${process.version}`,
+      `client on Node ${process.version}; load average ${loadAverage()}`,
   );
   const client = new Client(sut.origins, Math.max(...levels), sut.token);
   const results: Result[] = [];
@@ -373,6 +373,12 @@ async function main(): Promise<void> {
   process.exitCode = runs.some((r) => r.failed) ? 1 : 0;
 }
 
+/** The machine's 1, 5 and 15 minute load averages: other work running beside the bench shows here. */
+const loadAverage = () =>
+  loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ");
+
 const ratioFmt = (x: number) => (Number.isFinite(x) ? `${x.toFixed(2)}x` : "-");
 
 interface TargetVerdict {
@@ -414,7 +420,10 @@ function summarize(runs: SystemRun[], opts: Options): { rows: string[][]; target
       ]);
     }
   }
-  say(`\n=== summary (one sitting; ${cpus().length} CPUs shared by every server and the client) ===`);
+  say(
+    `\n=== summary (one sitting; ${cpus().length} CPUs shared by every server and the client; ` +
+      `load average at the end ${loadAverage()}) ===`,
+  );
   say(table(["system", "phase", "conc", "ops/s", "p50 ms", "p95 ms", "errors", "% of no-op"], rows));
 
   const targets: TargetVerdict[] = [];
@@ -499,7 +508,12 @@ function jsonReport(runs: SystemRun[], opts: Options, targets: TargetVerdict[], 
   };
   return {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, client: `Node ${process.version}` },
+    machine: {
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model,
+      client: `Node ${process.version}`,
+      loadAverageAtEnd: loadavg(),
+    },
     seconds,
     warmupSeconds: WARMUP_SECONDS,
     concurrency: opts.concurrency,
