@@ -18,19 +18,22 @@ export interface NodeConfig {
   secret: string;
 }
 
-let config: { env: Env; node: NodeConfig | undefined } | undefined;
+/** Per env object (the Worker's and each Durable Object's differ): parsed once each. */
+const configs = new WeakMap<Env, NodeConfig | null>();
 const book = new Map<number, string>();
 
 /** This process's node settings, or undefined outside node mode (one process, Workers RPC). */
 export function nodeConfig(env: Env): NodeConfig | undefined {
-  if (config?.env === env) return config.node;
-  const node = readConfig(env);
-  config = { env, node };
-  if (node !== undefined) {
-    for (const [id, url] of parsePeers(env.PEERS)) if (!book.has(id)) book.set(id, url);
-    book.set(node.self, node.url);
+  let node = configs.get(env);
+  if (node === undefined) {
+    node = readConfig(env) ?? null;
+    configs.set(env, node);
+    if (node !== null) {
+      for (const [id, url] of parsePeers(env.PEERS)) if (!book.has(id)) book.set(id, url);
+      book.set(node.self, node.url);
+    }
   }
-  return node;
+  return node ?? undefined;
 }
 
 function readConfig(env: Env): NodeConfig | undefined {
