@@ -83,6 +83,8 @@ export function simulate(opts: SimOptions): SimResult {
   const quiesce = opts.quiesce ?? quietRand.chance(7, 8);
   const quietSpellPerMille = quietRand.range(1, 4);
   let quietUntil = 0;
+  /** A quiesced leader's next host deadline (time unit), when its quiet is bounded. */
+  const deadlines = new Map<NodeId, number>();
   let quietSpells = 0;
   let quietFaults = 0;
 
@@ -165,6 +167,7 @@ export function simulate(opts: SimOptions): SimResult {
   const crash = (n: SimNode, point: string) => {
     log(() => `n${n.id} crash (${point})`);
     n.crash();
+    deadlines.delete(n.id);
     crashes++;
     // Its waiting writes have unknown outcomes; its reads simply never answer.
     for (const w of writes.get(n.id)?.values() ?? []) w.client.busy = false;
@@ -397,8 +400,17 @@ export function simulate(opts: SimOptions): SimResult {
       n.raw.tick();
       // The host's side of quiescence (Replica.maybeQuiesce): nothing of its own in flight; a
       // random deadline now and then bounds the followers' quiet.
+      // A quiet leader's host deadline came (the alarm RaftPeer arms): the leader wakes for it.
+      const due = deadlines.get(n.id);
+      if (due !== undefined && now >= due) {
+        deadlines.delete(n.id);
+        if (n.raw.raft.quiesced && n.raw.raft.role === "leader") n.raw.wake();
+      }
       if (quiesce && n.raw.raft.role === "leader" && hostIdle(n)) {
-        n.raw.quiesce(quietRand.chance(1, 3) ? quietRand.range(3, 60) : Number.POSITIVE_INFINITY);
+        const quietTicks = quietRand.chance(1, 3) ? quietRand.range(3, 60) : Number.POSITIVE_INFINITY;
+        if (n.raw.quiesce(quietTicks) && Number.isFinite(quietTicks)) {
+          deadlines.set(n.id, now + quietTicks * n.tuning.tickEvery);
+        }
       }
     }
     for (const m of net.due(now)) {
@@ -460,7 +472,9 @@ export function simulate(opts: SimOptions): SimResult {
     const quietDeadline = now + QUIESCE_UNITS;
     // Members of the configuration, that is: a peer removed (or never added) hears from nobody.
     const members = () => {
-      const conf = leaderOf()?.raw?.raft.conf;
+      let newest: RawNode | undefined;
+      for (const n of nodes.values()) if (n.raw && n.raw.raft.term >= (newest?.raft.term ?? 0)) newest = n.raw;
+      const conf = (leaderOf()?.raw ?? newest)?.raft.conf;
       return conf === undefined ? [] : [...conf.voters, ...conf.learners];
     };
     const allQuiet = () =>
@@ -478,7 +492,9 @@ export function simulate(opts: SimOptions): SimResult {
     // A request reaches some peer of the group (its host wakes it); the Worker retries at the
     // next peer every so often until it is served (a learner, say, cannot replace a dead leader).
     const up = group.filter((id) => nodes.get(id)?.up === true);
+    if (up.length === 0) checker.violations.push("quiescence: no member of the group is up after the quiet");
     const reach = () => {
+      if (up.length === 0) return;
       const target = quietRand.pick(up);
       log(() => `request reaches n${target}`);
       nodes.get(target)?.raw?.wake();
