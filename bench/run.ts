@@ -12,10 +12,10 @@
  * and `cache` have several kinds), and prints each phase's throughput as a share of that ceiling.
  *
  * `all` runs locks, queue end to end and cache hits and read-heavy. With --nodes it also measures, in
- * the same sitting and with the same client, the single-process server's locks (unless --no-baseline)
- * and a 3-member etcd's locks through its v3 JSON gateway (bench/etcd.ts; unless --no-etcd, or when
- * /usr/bin/etcd is missing), and checks the lock targets against them. `scaling` runs `all` on
- * clusters of each size in turn.
+ * the same sitting and with the same client, the single-process server's locks, before and after the
+ * rest (unless --no-baseline; compared: the better of the two), and a 3-member etcd's locks through
+ * its v3 JSON gateway (bench/etcd.ts; unless --no-etcd, or when /usr/bin/etcd is missing), and checks
+ * the lock targets against them. `scaling` runs `all` on clusters of each size in turn.
  * Closed loop: N workers, each sending its next request when the previous one answered. ops/s, msgs/s
  * and latencies count 2xx answers only; anything else is an error, counted by op, status and problem type.
  */
@@ -211,10 +211,11 @@ let say: (line: string) => void = console.log;
 
 let current: SystemUnderTest | undefined;
 
-async function startSingle(token: string): Promise<SystemUnderTest> {
+async function startSingle(token: string, label = ""): Promise<SystemUnderTest> {
   console.error("starting the single-process server (scripts/start.ts, as npm start) ...");
   const server = await startServer({ API_TOKEN: token });
-  current = { ...placeholder("npm start (1 process)", "single", 1, [server.origin], token), stop: () => server.stop() };
+  const name = `npm start (1 process)${label}`;
+  current = { ...placeholder(name, "single", 1, [server.origin], token), stop: () => server.stop() };
   current.log = () => server.stderr();
   const ready = await waitReady(server.origin, server);
   current.about = `${ready.groups ?? "?"} Raft groups`;
@@ -333,10 +334,9 @@ async function main(): Promise<void> {
     } else if (opts.nodes.length === 0) {
       runs.push(await measure(await startSingle(token), planOf(opts), opts));
     } else {
-      if (opts.baseline) {
-        const lockPlan = planOf({ ...opts, scenarios: [{ scenario: locks }] });
-        runs.push(await measure(await startSingle(token), lockPlan, opts));
-      }
+      // The single process before and after the rest (the machine's load drifts); compared: the better of the two.
+      const lockPlan = planOf({ ...opts, scenarios: [{ scenario: locks }] });
+      if (opts.baseline) runs.push(await measure(await startSingle(token, ", before"), lockPlan, opts));
       for (const n of opts.nodes) runs.push(await measure(await startCluster(n, token), planOf(opts), opts));
       if (opts.etcd) {
         const version = etcdVersion();
@@ -350,6 +350,7 @@ async function main(): Promise<void> {
           runs.push(await measure(await startEtcdCluster(), etcdPlan, opts, false));
         }
       }
+      if (opts.baseline) runs.push(await measure(await startSingle(token, ", after"), lockPlan, opts));
     }
   } catch (err) {
     console.error(err);
@@ -399,7 +400,7 @@ function rateOf(run: SystemRun | undefined, scenario: string, phase: string, c: 
 /** One table over every system: lock ops/s side by side, and the issue's lock targets. */
 function summarize(runs: SystemRun[], opts: Options): { rows: string[][]; targets: TargetVerdict[] } {
   const { seconds } = opts;
-  const single = runs.find((r) => r.system.kind === "single");
+  const singles = runs.filter((r) => r.system.kind === "single");
   const etcd = runs.find((r) => r.system.kind === "etcd");
   const clusters = runs.filter((r) => r.system.kind === "cluster");
   const rows: string[][] = [];
@@ -431,6 +432,9 @@ function summarize(runs: SystemRun[], opts: Options): { rows: string[][]; target
     run?.system.kind === "etcd"
       ? rateOf(run, "etcd-locks", "etcd-locks", c, seconds)
       : rateOf(run, "locks", "locks", c, seconds);
+  const single = singles.length > 0;
+  /** The single process's better figure (before or after): the harder one to beat. */
+  const singleRate = (c: number) => Math.max(...singles.map((r) => lockRate(r, c)));
   if (clusters.length > 0 && (single || etcd)) {
     const compare: string[][] = [];
     for (const c of opts.concurrency) {
@@ -440,13 +444,13 @@ function summarize(runs: SystemRun[], opts: Options): { rows: string[][]; target
           `${cluster.system.nodes} nodes`,
           String(c),
           fmt(mine),
-          single ? fmt(lockRate(single, c)) : "",
-          single ? ratioFmt(mine / lockRate(single, c)) : "",
+          single ? fmt(singleRate(c)) : "",
+          single ? ratioFmt(mine / singleRate(c)) : "",
           etcd ? fmt(lockRate(etcd, c)) : "",
           etcd ? `${fmt((100 * mine) / lockRate(etcd, c))}%` : "",
         ]);
         if (single && BASELINE_RATIO_AT.includes(c)) {
-          const value = mine / lockRate(single, c);
+          const value = mine / singleRate(c);
           targets.push({
             label: `${cluster.system.name} locks c=${c} vs npm start (single process)`,
             value,
@@ -466,7 +470,7 @@ function summarize(runs: SystemRun[], opts: Options): { rows: string[][]; target
       }
     }
     say("\n=== locks: acquire + release ops/s, same client, same sitting ===");
-    say(table(["cluster", "conc", "ops/s", "npm start", "x npm start", "etcd", "% of etcd"], compare));
+    say(table(["cluster", "conc", "ops/s", "npm start (better)", "x npm start", "etcd", "% of etcd"], compare));
   }
   if (targets.length > 0) {
     say("\ntargets:");
