@@ -129,6 +129,23 @@ function categorize(node: ProfileNode, target: string, map: SourceMap | undefine
   return `other: ${url.split("/").pop()}`;
 }
 
+/** The brief's coarse split: which part of a lock op's path a category belongs to. */
+function bucketOf(category: string): string {
+  if (category.startsWith("Miniflare entry")) return "Miniflare entry Worker (HTTP hop)";
+  if (category.startsWith("Worker:")) return "Worker (routing, auth, validation)";
+  if (/RPC|: (fetch|sign|verify|Response|text|json|encode|URL|Request|Headers|AbortController|timeout)$/.test(category))
+    return "RPC/HTTP hops (fetch, signing, bodies)";
+  if (/Raft|replica|: (setAlarm|set scheduledTime|setTimeout|clearTimeout|idFromName)$/.test(category))
+    return "Raft (log, replication, timers, DO plumbing)";
+  if (/SQLite|: (exec|transactionSync|set kv|get|sync|toArray|one|raw)$/.test(category))
+    return "SQLite (storage calls)";
+  if (category.startsWith("lock state machine")) return "apply (lock state machine)";
+  if (category.startsWith("metrics")) return "metrics";
+  if (category.startsWith("V8 garbage")) return "GC";
+  if (category.startsWith("(program)")) return "(program): native, outside JS";
+  return "other";
+}
+
 /** Self milliseconds per profile node id, from the samples and their time deltas. */
 function selfTimes(profile: Profile): Map<number, number> {
   const times = new Map<number, number>();
@@ -295,6 +312,18 @@ async function main(): Promise<void> {
     );
     console.log(table(["category", "self ms", "µs per op", "share"], rows));
     console.log(`  (idle): ${fmt(byCategory.get("(idle)") ?? 0)} ms, not counted`);
+
+    const buckets = new Map<string, number>();
+    for (const [c, ms] of busy) buckets.set(bucketOf(c), (buckets.get(bucketOf(c)) ?? 0) + ms);
+    console.log("\nthe same, by part of the path:\n");
+    console.log(
+      table(
+        ["part", "self ms", "µs per op", "share"],
+        [...buckets]
+          .sort((a, b) => b[1] - a[1])
+          .map(([b, ms]) => [b, fmt(ms), fmt((1000 * ms) / ops), `${fmt((100 * ms) / busyMs, 1)}%`]),
+      ),
+    );
 
     const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
     console.log(`\ntop functions by self time:\n`);
