@@ -402,15 +402,20 @@ export class Raft {
   /**
    * Does `m` end this peer's quiescence? Every message does but those that change nothing: a
    * quiesce heartbeat, a message of an older term (answered or dropped), a host's report that a
-   * peer is down, at a follower a plain heartbeat of its leader with no newer commit, and at a
+   * peer is down, at a follower a plain heartbeat or an append of its leader that it already has
+   * (no newer commit, entries it holds), and at a
    * leader a caught-up follower's late answer to a heartbeat or an append.
    */
   private wakesUp(m: Message): boolean {
     if (m.type === "unreachable" || (m.term !== 0 && m.term < this.term)) return false;
     if (m.type === "heartbeat" && quietTicksOf(m.context) !== undefined) return false;
-    // A late (or reordered) plain heartbeat of our leader that tells nothing new: answered, no more.
-    if (m.type === "heartbeat" && m.term === this.term && m.from === this.lead && m.context === "") {
-      if (this.role !== "leader" && m.commit <= this.log.committed) return false;
+    // A late (or reordered) plain heartbeat or append of our leader that tells nothing new: answered, no more.
+    if (this.role === "follower" && m.term === this.term && m.from === this.lead && m.commit <= this.log.committed) {
+      if (m.type === "heartbeat" && m.context === "") return false;
+      const last = m.entries[m.entries.length - 1];
+      const known =
+        last === undefined ? this.log.matchTerm(m.index, m.logTerm) : this.log.matchTerm(last.index, last.term);
+      if (m.type === "app" && known && m.index <= this.log.lastIndex()) return false;
     }
     if (this.role === "leader" && m.term === this.term && !m.reject) {
       const last = this.log.lastIndex();

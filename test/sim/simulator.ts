@@ -470,12 +470,14 @@ export function simulate(opts: SimOptions): SimResult {
   if (quiesce && checker.violations.length === 0) {
     probing = false;
     const quietDeadline = now + QUIESCE_UNITS;
-    // Members of the configuration, that is: a peer removed (or never added) hears from nobody.
+    // Voters of the configuration, that is: a peer removed (or never added) hears from nobody.
     const members = () => {
       let newest: RawNode | undefined;
       for (const n of nodes.values()) if (n.raw && n.raw.raft.term >= (newest?.raft.term ?? 0)) newest = n.raw;
       const conf = (leaderOf()?.raw ?? newest)?.raft.conf;
-      return conf === undefined ? [] : [...conf.voters, ...conf.learners];
+      // Voters: a learner cannot campaign, so one woken by a late answer (a ReadIndex reply, say)
+      // stays awake until the leader next wakes (Replica does not quiesce while a learner exists).
+      return conf === undefined ? [] : [...conf.voters];
     };
     const allQuiet = () =>
       members().length > 0 &&
