@@ -8,6 +8,7 @@ import { type GroupSimResult, simulateGroups } from "./simulator.js";
  * the test does not depend on exact seeds), while the correct code passes that same seed.
  */
 describe("whole-system simulator (test/sim/group)", () => {
+  // Quiet spells (quiescence) add simulated time: two traced runs of one seed need more than the default 5 s.
   it("replays a seed identically: same seed, same trace and statistics", async () => {
     const a = await simulateGroups({ seed: 11, faultMs: 4000, trace: true });
     const b = await simulateGroups({ seed: 11, faultMs: 4000, trace: true });
@@ -15,7 +16,7 @@ describe("whole-system simulator (test/sim/group)", () => {
     expect(b.trace).toEqual(a.trace);
     expect(b.stats).toEqual(a.stats);
     expect(b.steps).toBe(a.steps);
-  });
+  }, 30_000);
 
   it("passes a handful of seeds, each doing real work under faults", async () => {
     for (let seed = 1; seed <= 8; seed++) {
