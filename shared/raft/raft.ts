@@ -344,7 +344,9 @@ export class Raft {
     if (this.log.committed !== last || this.log.applied !== last || this.log.unstable.entries.length > 0) return false;
     for (const [id, pr] of this.prs) {
       if (id === this.id) continue;
-      if (pr.match !== last || pr.state !== "replicate" || !pr.recentActive) return false;
+      // (A follower in probe state with match = last is caught up too: an "unreachable" report
+      // moves it there, and no new entry brings it back to replicate while the group is idle.)
+      if (pr.match !== last || pr.state === "snapshot" || !pr.recentActive) return false;
     }
     return true;
   }
