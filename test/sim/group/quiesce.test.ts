@@ -250,11 +250,13 @@ describe("quiescence of an idle group (hosted as RaftPeer)", () => {
     };
     poll();
     const a0 = g.alarms();
+    const s0 = g.sends();
+    const t0 = g.world.now;
     await g.run(30_000, () => waiterAt !== undefined);
     expect(waiterAt).toBeDefined();
     const late = (waiterAt as number) - (grantedAt + 20_000);
     console.log(
-      `lock TTL 20 s ending while quiet: waiter granted ${late} ms after the lease's end; ${g.alarms() - a0} alarms meanwhile, quiet in ${quietSeen} of ${Math.round((g.world.now - grantedAt) / 100)} samples`,
+      `lock TTL 20 s ending while quiet: waiter granted ${late} ms after the lease's end; ${g.alarms() - a0} alarms and ${g.sends() - s0} Raft sends in ${g.world.now - t0} ms meanwhile, quiet in ${quietSeen} of ${Math.round((g.world.now - grantedAt) / 100)} samples`,
     );
     expect(late).toBeGreaterThanOrEqual(0);
     expect(late).toBeLessThanOrEqual(250);
