@@ -98,6 +98,7 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.lock(leaderName, req, requestId, true),
       (core, signal) => core.locks.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
+      req.op !== "metrics",
     );
   }
 
@@ -113,6 +114,7 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
       (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
+      req.op !== "metrics",
     );
   }
 
@@ -155,9 +157,13 @@ export class RaftPeer extends DurableObject<Env> {
     forward: (leader: DurableObjectStub<RaftPeer>, leaderName: string) => Promise<PeerReply<T>>,
     handle: (core: Core, signal: AbortSignal) => Promise<T>,
     timeoutMs: number,
+    wakes = true,
   ): Promise<PeerReply<T>> {
     const core = this.start(name);
     if (core === undefined) return this.down();
+    // A client request wakes a quiesced peer: a follower runs its election timer again (the leader
+    // may have died while quiet). A metrics scrape does not: it must not keep idle groups awake.
+    if (wakes) core.replica.wake();
     if (core.replica.isLeader()) return this.guard(core, (signal) => handle(core, signal), timeoutMs);
     const leader = core.replica.leader();
     if (forwarded || leader === 0 || this.blocked.has(leader)) return { ok: false, error: "not-leader", leader };
@@ -299,6 +305,8 @@ export class RaftPeer extends DurableObject<Env> {
         },
       },
       cacheLeaseMs: cacheSettings(this.env).leaseMs,
+      // Idle groups go quiet: no heartbeats, no alarms (docs/architecture.md, "Quiescence").
+      quiesce: true,
       onWaiting: () =>
         void detector
           .get(detector.idFromName("detector"))
@@ -352,7 +360,17 @@ export class RaftPeer extends DurableObject<Env> {
     if (deadline <= now) deadline = now + this.tickMs;
     // Never at or before now: an alarm set to the time of the one running is dropped when it ends.
     const next = Math.max(now + 1, Math.min(core.replica.nextWakeup(), deadline));
-    if (this.alarmAt !== null && this.alarmAt <= next) return;
+    if (next === Number.POSITIVE_INFINITY) {
+      // Quiesced with nothing due: no alarm at all.
+      if (this.alarmAt !== null) {
+        this.alarmAt = null;
+        void this.ctx.storage.deleteAlarm();
+      }
+      return;
+    }
+    // While quiesced, exactly the deadline's alarm: one left from before quiescing would only wake it for nothing.
+    if (this.alarmAt !== null && this.alarmAt <= next && !core.replica.isQuiesced()) return;
+    if (this.alarmAt === next) return;
     this.alarmAt = next;
     // Times here are on this peer's clock; the platform's alarm is on real time.
     void this.ctx.storage.setAlarm(next - this.clockOffset);
