@@ -79,8 +79,13 @@ export class DirectoryService {
         targets.push({ node: owner, order });
       }
       if (req.op !== "read") {
-        for (const node of Object.keys(entry?.sharers ?? {}))
-          if (node !== req.node) targets.push({ node, order: { action: "invalidate", key: req.key, stamp: basedOn } });
+        // The requester too, when the entry names it: the node that asked may have crashed since
+        // and come back (a new life, no longer changing the key) holding a line granted after the
+        // request began (an update push). The asking life dropped its line already; the order
+        // only reaches whichever life is there now.
+        const holders = [...(entry?.owner === req.node ? [req.node] : []), ...Object.keys(entry?.sharers ?? {})];
+        for (const node of holders)
+          targets.push({ node, order: { action: "invalidate", key: req.key, stamp: basedOn } });
       }
       const reached = await Promise.all(
         targets.map(async (t): Promise<Reached> => ({ node: t.node, reply: await this.order(t.node, t.order) })),

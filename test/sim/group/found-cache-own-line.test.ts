@@ -17,6 +17,10 @@
  *   pushed line was installed after the drop and outlived the delete's answer.
  *   The last two fixed by 874146d (nothing of the key is served or installed while the node's own
  *   write or delete of it is on its way). All three tests failed before their fix.
+ * - a delete whose node crashed while it was on its way: seed 576 of 501..1000 with quiescence
+ *   ("cache coherence": n1 in M, n3 in S). The node's new life took the key in S from an update
+ *   push; the delete, still running, skipped its requester when invalidating. Fixed by ordering
+ *   the requester too when the entry names it; the fourth test failed before the fix.
  *
  * The real DirectoryService and DirectoryTable (over a one-peer stand-in for the Replica that
  * applies each command at once) and two real CacheNodeCores; only n1's messages are held.
@@ -57,8 +61,10 @@ function setup(holdOps: DirectoryRequest["op"][], holdRequests: DirectoryRequest
   );
   const held: (() => void)[] = [];
   let ids = 0;
-  for (const name of ["n1", "n2"]) {
-    const dirty = new Map<string, DirtyValue>();
+  const stores = new Map<string, Map<string, DirtyValue>>();
+  const start = (name: string) => {
+    const dirty = stores.get(name) ?? new Map<string, DirtyValue>();
+    stores.set(name, dirty);
     const hold = name === "n1" ? holdOps : [];
     const holdRequest = name === "n1" ? holdRequests : [];
     cores.set(
@@ -80,13 +86,21 @@ function setup(holdOps: DirectoryRequest["op"][], holdRequests: DirectoryRequest
         newId: () => `id-${++ids}`,
       }),
     );
-  }
+    return cores.get(name) as CacheNodeCore;
+  };
+  start("n1");
+  start("n2");
   return {
     state,
     n1: cores.get("n1") as CacheNodeCore,
     n2: cores.get("n2") as CacheNodeCore,
     release: () => {
       for (const r of held.splice(0)) r();
+    },
+    /** A crash and restart: the old life stops (its requests in flight go on without it); a new life starts with no lines. */
+    restart: (name: string) => {
+      cores.get(name)?.stop();
+      return start(name);
     },
   };
 }
@@ -142,5 +156,27 @@ describe("a node's own write or delete in flight (found by the group simulator)"
     // until its lease ended, beside an M line of any node that wrote the key meanwhile).
     expect(n1.info().lines).toEqual([]);
     expect(await n1.get("k")).toEqual({ type: "absent" });
+  });
+
+  it("delete: a node that crashed with its delete on its way, and took the key again in a new life, loses that line", async () => {
+    // Seed 576 of the group simulator with quiescence (a 2.8 s pause kept the delete in flight):
+    // the directory skipped the requester when invalidating, as if its line were the asking
+    // life's, which had dropped it. The new life's line, pushed after the request began, stayed.
+    const { n2, release, restart } = setup([], ["delete"]);
+    const first = restart("n1"); // n1's first life here (a fresh core, so the test holds it by name)
+    await n2.put("k", '"v1"', "invalidate", "put-1");
+    expect(await first.get("k")).toMatchObject({ value: '"v1"', state: "S" });
+    const deleting = first.delete("k", "delete-1"); // its request is held on the way
+    await settle();
+    const second = restart("n1"); // crash: the held request goes on without its node
+    expect(await second.get("k")).toMatchObject({ value: '"v1"', state: "S" }); // the new life shares v1
+    expect(await n2.put("k", '"v2"', "update", "put-2")).toEqual({ type: "stored", key: "k", state: "S" });
+    expect(await second.get("k")).toMatchObject({ value: '"v2"', hit: true }); // pushed to the new life
+    release();
+    await deleting.catch(() => undefined); // answered to a stopped life: nobody hears it
+    await settle();
+    // The delete committed: no node may serve v2 any more (before the fix the new life did, until its lease ended).
+    expect(second.info().lines).toEqual([]);
+    expect(await second.get("k")).toEqual({ type: "absent" });
   });
 });
