@@ -297,6 +297,9 @@ export class Replica<R> {
     if (this.anchor !== undefined) this.anchor = { ...this.anchor, l: this.anchor.l + deltaMs };
   }
 
+  /** When (local clock) this peer last took a proposal, read or membership change; see wakeIfQuiet. */
+  private lastBusy = Number.NEGATIVE_INFINITY;
+
   private localNow(): number {
     return this.cfg.clock?.() ?? this.lastTick;
   }
@@ -425,8 +428,14 @@ export class Replica<R> {
     this.flush(NONE);
   }
 
-  /** Proposals, reads and membership changes wake a quiesced leader (its heartbeat leaves on the next flush). */
+  /**
+   * Proposals, reads and membership changes wake a quiesced leader (its heartbeat leaves on the
+   * next flush), and keep an awake one from quiescing for an election timeout: a group that gets
+   * a request every few ticks would otherwise quiesce between them and pay a wake-up round trip
+   * on each (measured: locks at c=1 fell from ~300 to ~140 ops/s).
+   */
   private wakeIfQuiet(): void {
+    this.lastBusy = this.localNow();
     if (this.stopped || !this.raw.raft.quiesced) return;
     this.raw.wake();
     this.queueFlush();
@@ -440,6 +449,7 @@ export class Replica<R> {
    */
   private maybeQuiesce(): void {
     if (!this.cfg.quiesce || !this.servesReads()) return;
+    if (this.localNow() - this.lastBusy < this.cfg.electionTicks * this.cfg.tickMs) return;
     if (this.inbox.length > 0 || this.batchQueued || this.proposals.size > 0 || this.confChanges.size > 0) return;
     if (this.reads.size > 0 || this.servingWaiters.length > 0 || this.raw.raft.conf.learners.length > 0) return;
     let quietTicks = Number.POSITIVE_INFINITY;
