@@ -1,6 +1,7 @@
 // The load client: undici's `request` on one Pool per origin. Node's fetch costs about 2.5x more client
 // CPU per request, and on a 2-core machine the client competes with the server it measures.
 import { Pool } from "undici";
+import { cacheHost } from "../shared/node/peers.js";
 
 export interface Reply {
   status: number;
@@ -13,8 +14,10 @@ export interface Reply {
 }
 
 /**
- * Several origins (the nodes of a multi-process cluster, each serving the whole API): calls go to
- * them in turn, round-robin, one Pool each.
+ * Several origins (the nodes of a multi-process cluster p1..pN, in that order, each serving the
+ * whole API): calls go to them in turn, round-robin, one Pool each; except cache calls naming a
+ * cache node (`?node=nK`), which go to the node that hosts it, as a client of a cache node would
+ * (another node would forward them over HTTP).
  */
 export class Client {
   private readonly pools: Pool[];
@@ -38,7 +41,11 @@ export class Client {
     if (token) this.headers.authorization = `Bearer ${token}`;
   }
 
-  private get pool(): Pool {
+  private poolFor(path: string): Pool {
+    const cacheNode = /[?&]node=n([1-9][0-9]*)/.exec(path);
+    if (cacheNode !== null && this.pools.length > 1) {
+      return this.pools[cacheHost(Number(cacheNode[1]), this.pools.length) - 1] as Pool;
+    }
     const pool = this.pools[this.next] as Pool;
     this.next = (this.next + 1) % this.pools.length;
     return pool;
@@ -46,7 +53,7 @@ export class Client {
 
   /** `read`: parse a 2xx body into `json` (queue receive and ack, cache GET answers); otherwise it is discarded unread. */
   async call(method: "GET" | "POST" | "PUT" | "DELETE", path: string, json?: unknown, read = false): Promise<Reply> {
-    const res = await this.pool.request({
+    const res = await this.poolFor(path).request({
       method,
       path,
       headers: json === undefined ? this.headers : { ...this.headers, "content-type": "application/json" },

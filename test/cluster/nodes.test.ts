@@ -215,6 +215,13 @@ describe("multi-process cluster", () => {
       ttlMs: 5_000,
     });
     expect(viaJoiner.status).toBe(200);
+
+    // p5 joined by itself, so SIGTERM (docker stop, scaling down) makes it leave every group first.
+    await c.kill("p5", "SIGTERM");
+    expect(c.node("p5").output()).toContain("node p5: left every group");
+    await waitFor("every group to be p2..p4", 20_000, async () =>
+      voters(await groups(c.node("p2").origin), ["p2", "p3", "p4"]) ? true : undefined,
+    );
   });
 
   it("cuts a node off with the partition route; the others lead and commit; it catches up after heal", async () => {
