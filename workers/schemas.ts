@@ -1,5 +1,8 @@
 import { z } from "zod";
 
+// Request bodies are strict objects: a field the route does not know (a typo such as `ttl` for
+// `ttlMs`) is a 400 naming it, not silently ignored (workers/http.ts adds "did you mean").
+
 /** Names of resources, queues, keys, owners, consumers: 1–200 chars of [A-Za-z0-9._:@/-]. */
 export const Name = z
   .string()
@@ -9,27 +12,27 @@ export const Name = z
 
 export const LockMode = z.enum(["exclusive", "shared"]);
 
-export const AcquireBody = z.object({
+export const AcquireBody = z.strictObject({
   owner: Name,
   mode: LockMode.default("exclusive"),
   ttlMs: z.number().int().min(100).max(3_600_000).default(30_000),
   waitMs: z.number().int().min(0).max(60_000).default(0),
 });
 
-export const ReleaseBody = z.object({ owner: Name });
+export const ReleaseBody = z.strictObject({ owner: Name });
 
-export const RenewBody = z.object({
+export const RenewBody = z.strictObject({
   owner: Name,
   ttlMs: z.number().int().min(100).max(3_600_000).optional(),
 });
 
-export const PeerBody = z.object({
+export const PeerBody = z.strictObject({
   id: z.string().regex(/^p[1-9][0-9]{0,3}$/, "peer ids are p1, p2, ..."),
   /** Multi-process clusters only: where the new node listens (a node started with JOIN sends it itself). */
   url: z.url({ protocol: /^https?$/ }).optional(),
 });
 
-export const PartitionBody = z.object({
+export const PartitionBody = z.strictObject({
   sides: z.array(z.array(z.string().regex(/^p[1-9][0-9]{0,3}$/)).min(1)).min(2),
 });
 
@@ -55,10 +58,10 @@ export const LockViewReply = z.object({
 /** Any JSON value (what `JSON.parse` can return); `undefined` is not JSON. */
 export const Json = z.unknown().refine((v) => v !== undefined, "required");
 
-export const EnqueueBody = z.object({
+export const EnqueueBody = z.strictObject({
   messages: z
     .array(
-      z.object({
+      z.strictObject({
         body: Json,
         key: Name.optional(),
         id: Name.optional(),
@@ -69,7 +72,7 @@ export const EnqueueBody = z.object({
     .max(100),
 });
 
-export const ReceiveBody = z.object({
+export const ReceiveBody = z.strictObject({
   max: z.number().int().min(1).max(100).default(1),
   visibilityMs: z.number().int().min(1000).max(43_200_000).optional(),
   waitMs: z.number().int().min(0).max(20_000).default(0),
@@ -78,11 +81,14 @@ export const ReceiveBody = z.object({
 
 const Receipts = z.array(z.string().min(1).max(200)).max(1000);
 
-export const AckBody = z.object({ receipts: Receipts });
-export const NackBody = z.object({ receipts: Receipts, delayMs: z.number().int().min(0).max(43_200_000).optional() });
-export const ExtendBody = z.object({ receipts: Receipts, visibilityMs: z.number().int().min(0).max(43_200_000) });
-export const RedriveBody = z.object({ max: z.number().int().min(1).max(1_000_000).optional() });
-export const QueueConfigBody = z.object({
+export const AckBody = z.strictObject({ receipts: Receipts });
+export const NackBody = z.strictObject({
+  receipts: Receipts,
+  delayMs: z.number().int().min(0).max(43_200_000).optional(),
+});
+export const ExtendBody = z.strictObject({ receipts: Receipts, visibilityMs: z.number().int().min(0).max(43_200_000) });
+export const RedriveBody = z.strictObject({ max: z.number().int().min(1).max(1_000_000).optional() });
+export const QueueConfigBody = z.strictObject({
   maxAttempts: z.number().int().min(1).max(1000).optional(),
   visibilityMs: z.number().int().min(1000).max(43_200_000).optional(),
 });

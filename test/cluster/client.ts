@@ -148,13 +148,13 @@ export class LockHistory {
         if (status === 200 && json.owner === input.owner && typeof json.fencingToken === "number") {
           return { type: "granted", mode: json.mode as LockMode, fencingToken: json.fencingToken };
         }
-        if (status === 409 && json.type === "lock-conflict" && holders() !== undefined) {
+        if (status === 409 && json.type === "/problems/lock-conflict" && holders() !== undefined) {
           return { type: "conflict", holders: holders() as HolderObs[] };
         }
         return bad();
       case "release":
         if (status === 200 && json.released === true) return { type: "released" };
-        if (status === 409 && json.type === "not-holder") return { type: "notHolder" };
+        if (status === 409 && json.type === "/problems/not-holder") return { type: "notHolder" };
         return bad();
       case "view":
         return status === 200 && holders() !== undefined ? { type: "view", holders: holders() as HolderObs[] } : bad();

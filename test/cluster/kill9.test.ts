@@ -218,7 +218,7 @@ describe("kill -9 of the whole server mid-load", () => {
           owner: `other${n}`,
           ttlMs: TTL_MS,
         });
-        if (other.status !== 409 || other.body.type !== "lock-conflict") {
+        if (other.status !== 409 || other.body.type !== "/problems/lock-conflict") {
           fail(resource, `(token ${token}): other owner ${other.status} ${JSON.stringify(other.body)}`);
         }
       });

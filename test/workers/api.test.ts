@@ -21,7 +21,7 @@ describe("auth", () => {
     const none = await call(tokens, "GET", "/v1/locks/x");
     expect(none.status).toBe(401);
     expect(none.headers.get("content-type")).toBe("application/problem+json");
-    expect((await none.json()) as object).toMatchObject({ type: "unauthorized", status: 401 });
+    expect((await none.json()) as object).toMatchObject({ type: "/problems/unauthorized", status: 401 });
     expect((await call(tokens, "GET", "/v1/locks/x", "wrong")).status).toBe(401);
     expect((await call(tokens, "GET", "/v1/cluster", "user-secret")).status).toBe(200);
   });
@@ -29,7 +29,7 @@ describe("auth", () => {
   it("admin routes need ADMIN_TOKEN: 403 with the plain token, 401 without one", async () => {
     const plain = await call(tokens, "POST", "/v1/admin/heal", "user-secret");
     expect(plain.status).toBe(403);
-    expect(((await plain.json()) as { type: string }).type).toBe("forbidden");
+    expect(((await plain.json()) as { type: string }).type).toBe("/problems/forbidden");
     expect((await call(tokens, "POST", "/v1/admin/heal")).status).toBe(401);
     expect((await call(tokens, "POST", "/v1/admin/heal", "admin-secret")).status).toBe(200);
     expect((await call(tokens, "DELETE", "/v1/cluster/peers/p9", "user-secret")).status).toBe(403);
@@ -47,7 +47,7 @@ describe("fault injection switch", () => {
   it("admin routes are 404 unless FAULT_INJECTION=true", async () => {
     const res = await call({ FAULT_INJECTION: "false" }, "POST", "/v1/admin/heal");
     expect(res.status).toBe(404);
-    expect(((await res.json()) as { type: string }).type).toBe("not-found");
+    expect(((await res.json()) as { type: string }).type).toBe("/problems/not-found");
     expect((await call({ FAULT_INJECTION: "false" }, "POST", "/v1/admin/peers/p1/crash")).status).toBe(404);
   });
 

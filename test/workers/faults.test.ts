@@ -84,7 +84,7 @@ describe("faults", () => {
     // Through the minority peer: nothing can commit there.
     const minority = await acquire(`${resource}-2`, { owner: "eve" }, { "x-raft-peer": old });
     expect(minority.status).toBe(503);
-    expect(minority.json.type).toBe("no-quorum");
+    expect(minority.json.type).toBe("/problems/no-quorum");
     expect(minority.headers.get("retry-after")).toBeTruthy();
 
     // The majority elected a new leader and serves; dave's lock survived the change.

@@ -15,7 +15,7 @@ describe("health routes", () => {
     expect(res.status).toBe(503);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
     expect(res.headers.get("retry-after")).toBe("1");
-    expect(await res.json()).toMatchObject({ type: "no-quorum", status: 503 });
+    expect(await res.json()).toMatchObject({ type: "/problems/no-quorum", status: 503 });
     let status = 503;
     for (let i = 0; i < 100 && status !== 200; i++) {
       await new Promise((r) => setTimeout(r, 100));
@@ -28,6 +28,6 @@ describe("health routes", () => {
     const res = await exports.default.fetch("http://example.com/nope");
     expect(res.status).toBe(404);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    expect(await res.json()).toMatchObject({ type: "not-found", title: "Not found", status: 404 });
+    expect(await res.json()).toMatchObject({ type: "/problems/not-found", title: "Not found", status: 404 });
   });
 });

@@ -65,7 +65,7 @@ describe("Idempotency-Key", () => {
     expect((await acquire(r, { owner: "a", ttlMs: 60_000 })).status).toBe(200);
     const first = await acquire(r, { owner: "b" }, keyed(key));
     expect(first.status).toBe(409);
-    expect(first.json.type).toBe("lock-conflict");
+    expect(first.json.type).toBe("/problems/lock-conflict");
     expect((await release(r, "a")).status).toBe(200);
     const replay = await acquire(r, { owner: "b" }, keyed(key));
     expect(replay.status).toBe(409);
@@ -142,7 +142,7 @@ describe("Idempotency-Key", () => {
     const otherBody = await acquire(r, { owner: "b" }, keyed(key));
     expect(otherBody.status).toBe(422);
     expect(otherBody.headers.get("content-type")).toBe("application/problem+json");
-    expect(otherBody.json).toMatchObject({ type: "idempotency-key-reused", status: 422 });
+    expect(otherBody.json).toMatchObject({ type: "/problems/idempotency-key-reused", status: 422 });
 
     const otherPath = await acquire(other, { owner: "a" }, keyed(key));
     expect(otherPath.status).toBe(422);
@@ -211,7 +211,7 @@ describe("Idempotency-Key", () => {
     for (const bad of ["", "x".repeat(201)]) {
       const res = await acquire(r, { owner: "a" }, keyed(bad));
       expect(res.status).toBe(400);
-      expect(res.json.type).toBe("validation");
+      expect(res.json.type).toBe("/problems/validation");
       expect(res.json.detail).toContain("Idempotency-Key");
     }
     expect((await view(r)).holders).toEqual([]);

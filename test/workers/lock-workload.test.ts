@@ -247,14 +247,14 @@ describe("lock workload under faults", () => {
             if (typeof json.fencingToken !== "number" || !(json.expiresAt > Date.now())) return bad();
             return { type: "granted", mode: json.mode, fencingToken: json.fencingToken };
           }
-          if (status === 409 && json?.type === "lock-conflict") {
+          if (status === 409 && json?.type === "/problems/lock-conflict") {
             const holders = holdersOf(json);
             return holders === undefined ? bad() : { type: "conflict", holders };
           }
           return bad();
         case "release":
           if (status === 200 && json?.released === true) return { type: "released" };
-          if (status === 409 && json?.type === "not-holder") return { type: "notHolder" };
+          if (status === 409 && json?.type === "/problems/not-holder") return { type: "notHolder" };
           return bad();
         case "view": {
           const holders = holdersOf(json);

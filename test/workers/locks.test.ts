@@ -38,15 +38,15 @@ describe("locks", () => {
     expect(b.status).toBe(409);
     expect(b.headers.get("content-type")).toBe("application/problem+json");
     expect(b.json).toMatchObject({
-      type: "lock-conflict",
+      type: "/problems/lock-conflict",
       status: 409,
       holders: [{ owner: "alice", mode: "exclusive" }],
     });
     const r = await release("printer", "bob");
     expect(r.status).toBe(409);
-    expect(r.json.type).toBe("not-holder");
+    expect(r.json.type).toBe("/problems/not-holder");
     const renew = await post("/v1/locks/printer/renew", { owner: "bob" });
-    expect(renew.json.type).toBe("not-holder");
+    expect(renew.json.type).toBe("/problems/not-holder");
   });
 
   it("re-acquire by the holder is idempotent: same token, TTL extended", async () => {
@@ -79,7 +79,7 @@ describe("locks", () => {
     expect(b.json.fencingToken).toBeGreaterThan(a.json.fencingToken);
     expect(Date.now()).toBeGreaterThanOrEqual(a.json.expiresAt);
     // The expired holder can neither renew nor release.
-    expect((await post("/v1/locks/lease/renew", { owner: "alice" })).json.type).toBe("not-holder");
+    expect((await post("/v1/locks/lease/renew", { owner: "alice" })).json.type).toBe("/problems/not-holder");
   });
 
   it("waiters are served FIFO, and a waiting exclusive blocks later shared requests", async () => {
@@ -114,7 +114,7 @@ describe("locks", () => {
     const t0 = Date.now();
     const b = await acquire("busy", { owner: "bob", waitMs: 400 });
     expect(b.status).toBe(409);
-    expect(b.json.type).toBe("lock-conflict");
+    expect(b.json.type).toBe("/problems/lock-conflict");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
   });
 
@@ -129,7 +129,7 @@ describe("locks", () => {
     await sleep(200);
     const b = await acquire(r1, { owner: "B", waitMs: 10_000 });
     expect(b.status).toBe(409);
-    expect(b.json).toMatchObject({ type: "deadlock", cycle: ["B", "A"] });
+    expect(b.json).toMatchObject({ type: "/problems/deadlock", cycle: ["B", "A"] });
     await release(r2, "B");
     expect((await aWaits).status).toBe(200);
   });
@@ -148,7 +148,7 @@ describe("locks", () => {
     const d = await acquire(r1, { owner: "D", waitMs: 15_000 });
     // D's wait closed the cycle: it is the victim.
     expect(d.status).toBe(409);
-    expect(d.json.type).toBe("deadlock");
+    expect(d.json.type).toBe("/problems/deadlock");
     expect([...d.json.cycle].sort()).toEqual(["C", "D"]);
     await release(r2, "D");
     expect((await cWaits).status).toBe(200);
@@ -187,7 +187,7 @@ describe("bad input changes nothing and is 400", () => {
     const res = await acquire("valid-name", body as Record<string, unknown>);
     expect(res.status).toBe(400);
     expect(res.headers.get("content-type")).toBe("application/problem+json");
-    expect(res.json).toMatchObject({ type: "validation", status: 400 });
+    expect(res.json).toMatchObject({ type: "/problems/validation", status: 400 });
   });
 
   it("a bad resource name is 400", async () => {

@@ -140,11 +140,11 @@ describe("queues", () => {
     ]) {
       const r = await post("/v1/queues/q9/messages", body);
       expect(r.status, JSON.stringify(body).slice(0, 60)).toBe(400);
-      expect(r.json.type).toBe("validation");
+      expect(r.json.type).toBe("/problems/validation");
     }
     const big = await send("q9", [{ body: "x".repeat(128 * 1024 + 1) }]);
     expect(big.status).toBe(413);
-    expect(big.json.type).toBe("payload-too-large");
+    expect(big.json.type).toBe("/problems/payload-too-large");
     expect((await receive("q9", { max: 0 })).status).toBe(400);
     expect((await receive("q9", { waitMs: 20_001 })).status).toBe(400);
     expect((await get("/v1/queues/q9")).json.visible).toBe(0);
