@@ -116,6 +116,10 @@ describe("locks", () => {
     expect(b.status).toBe(409);
     expect(b.json.type).toBe("/problems/lock-conflict");
     expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    // It says it waited (and a try-lock's conflict says it did not), unlike a plain conflict.
+    expect(b.json.waitedMs).toBeGreaterThanOrEqual(400);
+    expect(b.json.waitedMs).toBeLessThanOrEqual(Date.now() - t0);
+    expect((await acquire("busy", { owner: "carol" })).json.waitedMs).toBe(0);
   });
 
   it("a wait that would close a cycle in one group is refused with 409 deadlock", async () => {

@@ -49,20 +49,27 @@ async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Res
   const via = parsePeerId(c.req.header("x-raft-peer") ?? "");
   // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
   const requestId = requestIdOf(c);
+  const startedAt = Date.now();
   const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req, requestId), LEADER_DEADLINE_MS, via);
   if (!out.ok) return noQuorum(out.detail);
-  return toResponse(out.value);
+  return toResponse(out.value, Date.now() - startedAt);
 }
 
-function toResponse(reply: LockReply): Response {
+/** `waitedMs`: how long this request took, which for a 409 after waiting is how long it waited. */
+function toResponse(reply: LockReply, waitedMs: number): Response {
   switch (reply.type) {
     case "granted": {
       const { resource, owner, mode, fencingToken, expiresAt } = reply;
       return Response.json({ resource, owner, mode, fencingToken, expiresAt });
     }
     case "conflict":
+      return problem("lock-conflict", `${reply.resource} is held by others`, {
+        extra: { holders: reply.holders, waitedMs: 0 },
+      });
     case "timedOut":
-      return problem("lock-conflict", `${reply.resource} is held by others`, { extra: { holders: reply.holders } });
+      return problem("lock-conflict", `${reply.resource} is still held by others after waiting ${waitedMs} ms`, {
+        extra: { holders: reply.holders, waitedMs },
+      });
     case "deadlock":
       return problem("deadlock", `waiting for ${reply.resource} would deadlock`, { extra: { cycle: reply.cycle } });
     case "cancelled":
