@@ -97,7 +97,7 @@ export class LockCounters {
       else {
         this.waits.delete(keyOf(e.resource, e.owner));
         if (e.type === "timedOut") this.timedOut++;
-        else this.deadlocks++;
+        else if (e.reason === "deadlock") this.deadlocks++;
       }
     }
   }

@@ -142,10 +142,25 @@ export class LockTable implements StateMachine<LockApplied | null> {
 
   private release(res: Resource, c: ReleaseCommand): LockResult {
     const i = res.holders.findIndex((h) => h.owner === c.owner);
-    if (i < 0) return { type: "notHolder", resource: c.resource, owner: c.owner };
+    if (i < 0) return this.withdraw(res, c);
     res.holders.splice(i, 1);
     this.promote(c.resource, res);
     return { type: "released", resource: c.resource, owner: c.owner };
+  }
+
+  /**
+   * A release by an owner that is waiting, not holding: a client that gave up waiting withdraws
+   * its wait, so it is never granted a lock it will not use. Its held request ends as cancelled.
+   */
+  private withdraw(res: Resource, c: ReleaseCommand): LockResult {
+    const i = res.waiters.findIndex((w) => w.owner === c.owner);
+    const waiter = res.waiters[i];
+    if (waiter === undefined) return { type: "notHolder", resource: c.resource, owner: c.owner };
+    res.waiters.splice(i, 1);
+    const { resource, owner } = c;
+    this.events.push({ type: "cancelled", resource, owner, mode: waiter.mode, reason: "withdrawn", cycle: [] });
+    this.promote(resource, res); // the withdrawn wait may have been the head of the queue
+    return { type: "withdrawn", resource, owner };
   }
 
   private renew(res: Resource, c: RenewCommand): LockResult {

@@ -94,6 +94,8 @@ export type LockResult =
   /** Queued: the host holds the request open until a `granted`, `timedOut` or `cancelled` event. */
   | { type: "waiting"; resource: string; owner: string; mode: LockMode; deadline: number }
   | { type: "released"; resource: string; owner: string }
+  /** Release by an owner that was waiting, not holding: its wait is withdrawn (it is never granted). */
+  | { type: "withdrawn"; resource: string; owner: string }
   | { type: "renewed"; resource: string; owner: string; expiresAt: number }
   /** Release or renew by an owner that holds no live lease. */
   | { type: "notHolder"; resource: string; owner: string }
@@ -111,13 +113,16 @@ export interface TimedOut {
   holders: HolderInfo[];
 }
 
-/** A wait was the victim of a cross-group deadlock: the held request is answered 409 deadlock. */
+/**
+ * A wait ended without a grant: the victim of a cross-group deadlock (answered 409 deadlock), or
+ * withdrawn by a release of its own owner (answered 409 lock-conflict; `cycle` is empty).
+ */
 export interface Cancelled {
   type: "cancelled";
   resource: string;
   owner: string;
   mode: LockMode;
-  reason: "deadlock";
+  reason: "deadlock" | "withdrawn";
   cycle: string[];
 }
 

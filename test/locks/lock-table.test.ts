@@ -265,13 +265,14 @@ describe("release and renew", () => {
     expect(g.release("r", "A").result.type).toBe("notHolder");
   });
 
-  it("a waiter is not a holder", () => {
+  it("a waiter is not a holder: it cannot renew, and its release withdraws the wait", () => {
     const g = new Group();
     g.acquire("r", "A");
     g.acquire("r", "B", { waitMs: 1000 });
-    expect(g.release("r", "B").result.type).toBe("notHolder");
     expect(g.renew("r", "B").result.type).toBe("notHolder");
     expect(g.table.view("r", g.now).waiters).toEqual([{ owner: "B", mode: "exclusive" }]);
+    expect(g.release("r", "B").result.type).toBe("withdrawn");
+    expect(g.table.view("r", g.now).waiters).toEqual([]);
   });
 
   it("renew extends a live lease to t + ttlMs, or by its last TTL; not once expired", () => {
@@ -526,5 +527,36 @@ describe("bookkeeping", () => {
     expect(() => t.apply({ index: 7, term: 2, type: "normal", data: '{"type":"steal","now":1}' })).toThrow(
       /unknown lock command/,
     );
+  });
+});
+
+describe("withdrawing a wait (release by an owner that is waiting)", () => {
+  it("removes the wait, ends it as withdrawn, and lets the waiters behind it through", () => {
+    const g = new Group();
+    g.acquire("r", "A", shared);
+    expect(g.acquire("r", "X", { waitMs: 5000 }).result.type).toBe("waiting");
+    expect(g.acquire("r", "B", { ...shared, waitMs: 5000 }).result.type).toBe("waiting"); // behind X (FIFO)
+    const out = g.release("r", "X");
+    expect(out.result).toEqual({ type: "withdrawn", resource: "r", owner: "X" });
+    // X's held request ends without a grant; B, no longer behind an exclusive wait, joins A.
+    expect(out.events).toContainEqual({
+      type: "cancelled",
+      resource: "r",
+      owner: "X",
+      mode: "exclusive",
+      reason: "withdrawn",
+      cycle: [],
+    });
+    expect(out.events).toContainEqual(expect.objectContaining({ type: "granted", owner: "B", mode: "shared" }));
+    // X is never granted afterwards, even once everyone has left.
+    g.release("r", "A");
+    g.release("r", "B");
+    expect(g.table.view("r", g.now)).toMatchObject({ holders: [], waiters: [] });
+  });
+
+  it("is still not-holder for an owner that neither holds nor waits", () => {
+    const g = new Group();
+    g.acquire("r", "A");
+    expect(g.release("r", "Z").result.type).toBe("notHolder");
   });
 });

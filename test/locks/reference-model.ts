@@ -90,7 +90,15 @@ export class ReferenceLocks {
     const { resource, owner } = cmd;
     const mine = lock.held.find((h) => h.owner === owner);
     if (cmd.type === "release") {
-      if (!mine) return { type: "notHolder", resource, owner };
+      if (!mine) {
+        // A waiting owner's release withdraws its wait (API: released false, withdrawn true).
+        const w = lock.waits.find((x) => x.owner === owner);
+        if (!w) return { type: "notHolder", resource, owner };
+        lock.waits = lock.waits.filter((x) => x !== w);
+        this.events.push({ type: "cancelled", resource, owner, mode: w.mode, reason: "withdrawn", cycle: [] });
+        this.promote(lock);
+        return { type: "withdrawn", resource, owner };
+      }
       lock.held = lock.held.filter((h) => h !== mine);
       this.promote(lock);
       return { type: "released", resource, owner };

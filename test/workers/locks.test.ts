@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { groupOf } from "../../workers/groups";
-import { acquire, get, post, ready, release, sleep } from "./client";
+import { acquire, get, post, ready, release, sleep, waitFor } from "./client";
 
 beforeAll(ready, 20_000);
 
@@ -201,5 +201,29 @@ describe("bad input changes nothing and is 400", () => {
 
   it("nothing was taken by the bad requests", async () => {
     expect((await get("/v1/locks/valid-name")).json.holders).toEqual([]);
+  });
+});
+
+describe("a client that gives up waiting", () => {
+  it("withdraws its wait with a release: never granted, and its waiting request ends in 409", async () => {
+    await acquire("withdraw-r", { owner: "holder" });
+    const t0 = Date.now();
+    const waiting = acquire("withdraw-r", { owner: "quitter", waitMs: 20_000 });
+    await waitFor(async () => {
+      const view = await get("/v1/locks/withdraw-r");
+      return view.json.waiters.some((w: { owner: string }) => w.owner === "quitter") ? true : undefined;
+    });
+    const withdrawn = await release("withdraw-r", "quitter");
+    expect(withdrawn.status).toBe(200);
+    expect(withdrawn.json).toEqual({ released: false, withdrawn: true });
+    const answer = await waiting;
+    expect(answer.status).toBe(409);
+    expect(answer.json.type).toBe("/problems/lock-conflict");
+    expect(Date.now() - t0).toBeLessThan(20_000); // it ended at the withdrawal, not at waitMs
+    // Once the holder leaves, nobody holds it: the withdrawn owner was not granted.
+    await release("withdraw-r", "holder");
+    const view = await get("/v1/locks/withdraw-r");
+    expect(view.json.holders).toEqual([]);
+    expect(view.json.waiters).toEqual([]);
   });
 });

@@ -72,7 +72,14 @@ function toResponse(reply: LockReply, waitedMs: number): Response {
       });
     case "deadlock":
       return problem("deadlock", `waiting for ${reply.resource} would deadlock`, { extra: { cycle: reply.cycle } });
+    case "withdrawn":
+      return Response.json({ released: false, withdrawn: true });
     case "cancelled":
+      if ("reason" in reply && reply.reason === "withdrawn") {
+        return problem("lock-conflict", `the wait for ${reply.resource} was withdrawn by a release of ${reply.owner}`, {
+          extra: { holders: [], waitedMs },
+        });
+      }
       if ("cycle" in reply) {
         return problem("deadlock", `the wait for ${reply.resource} closed a deadlock`, {
           extra: { cycle: reply.cycle },
