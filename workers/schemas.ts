@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseReceipt } from "../shared/queue/placement.js";
 
 // Request bodies are strict objects: a field the route does not know (a typo such as `ttl` for
 // `ttlMs`) is a 400 naming it, not silently ignored (workers/http.ts adds "did you mean").
@@ -79,7 +80,16 @@ export const ReceiveBody = z.strictObject({
   consumer: Name.optional(),
 });
 
-const Receipts = z.array(z.string().min(1).max(200)).max(1000);
+/** Receipts as this service issues them (`<shard>:<seq>:<delivery>`); well-formed stale ones count as not acked. */
+const Receipts = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(200)
+      .refine((r) => parseReceipt(r) !== undefined, "not a receipt this service issued (<shard>:<seq>:<delivery>)"),
+  )
+  .max(1000);
 
 export const AckBody = z.strictObject({ receipts: Receipts });
 export const NackBody = z.strictObject({

@@ -70,3 +70,21 @@ describe("a self-describing API", () => {
     expect(dashboard.headers.get("content-type")).toContain("text/html");
   });
 });
+
+describe("receipts", () => {
+  it("a malformed receipt is 400 and acks nothing; a well-formed stale one counts as not acked", async () => {
+    await post("/v1/queues/strict-r/messages", { messages: [{ body: "m" }] });
+    const got = await post("/v1/queues/strict-r/receive", { max: 1 });
+    const receipt = got.json.messages[0].receipt as string;
+    for (const route of ["ack", "nack", "extend"]) {
+      const body = route === "extend" ? { visibilityMs: 5000 } : {};
+      const bad = await post(`/v1/queues/strict-r/${route}`, { receipts: [receipt, "bogus"], ...body });
+      expect(bad.status, route).toBe(400);
+      expect(bad.json.detail, route).toContain("receipts.1");
+    }
+    // Nothing above acked it: the real receipt still acks once, then is stale.
+    expect((await post("/v1/queues/strict-r/ack", { receipts: [receipt] })).json).toEqual({ acked: 1 });
+    expect((await post("/v1/queues/strict-r/ack", { receipts: [receipt] })).json).toEqual({ acked: 0 });
+    expect((await post("/v1/queues/strict-r/ack", { receipts: ["0:999999:1"] })).json).toEqual({ acked: 0 });
+  });
+});
