@@ -136,3 +136,45 @@ export const CacheNodeReply = z.object({
     hitRate: z.number(),
   }),
 });
+
+// Listing and housekeeping (GET /v1/queues, peek, purge, DELETE /v1/queues/{queue}, GET /v1/locks).
+
+export const PeekBody = z.strictObject({ max: z.number().int().min(1).max(100).default(10) });
+
+/** Purge takes no options: an empty body (or `{}`). */
+export const PurgeBody = z.strictObject({});
+
+export const LockListQuery = z.strictObject({ prefix: Name.optional() });
+
+export const QueueListReply = z.object({
+  queues: z.array(
+    z.object({ name: z.string(), visible: z.number(), inflight: z.number(), delayed: z.number(), dlq: z.number() }),
+  ),
+});
+
+export const PeekReply = z.object({
+  messages: z.array(
+    z.object({
+      id: z.string(),
+      body: z.unknown(),
+      key: z.string().optional(),
+      attempts: z.number(),
+      enqueuedAt: z.number(),
+    }),
+  ),
+});
+
+export const PurgeReply = z.object({ purged: z.number() });
+
+export const DeleteQueueReply = z.object({ deleted: z.literal(true) });
+
+export const LockListReply = z.object({
+  locks: z.array(
+    z.object({
+      resource: z.string(),
+      holders: z.array(Holder),
+      waiters: z.array(z.object({ owner: z.string(), mode: LockMode })),
+    }),
+  ),
+  truncated: z.boolean(),
+});

@@ -44,6 +44,11 @@ export class DedupWindow {
     }
   }
 
+  /** Forgets every id of `queue` (a deleted queue starts afresh). Time order stays: only entries go. */
+  forget(queue: string): void {
+    for (const [key, s] of this.seen) if (s.queue === queue) this.seen.delete(key);
+  }
+
   /** Forgets every id whose window has ended by t. */
   prune(t: number): void {
     for (const [key, s] of this.seen) {

@@ -4,7 +4,7 @@
  */
 import { hash32 } from "../hashing/hash.js";
 
-const DLQ_SUFFIX = ".dlq";
+export const DLQ_SUFFIX = ".dlq";
 
 /**
  * The shard of each message of one enqueue, in order:

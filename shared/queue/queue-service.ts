@@ -17,6 +17,7 @@ import type {
   QueueApplied,
   QueueCommand,
   QueueResult,
+  Peeked,
   QueueTotals,
   ShardStats,
   Wake,
@@ -44,6 +45,12 @@ export type QueueRequest =
   | { op: "redrive"; queue: string; shard: number; max?: number }
   | { op: "configure"; queue: string; maxAttempts?: number; visibilityMs?: number }
   | { op: "stats"; queue: string; shards: number[] }
+  /** Up to `max` visible messages of `shards`, in that order, without delivering them (a read). */
+  | { op: "peek"; queue: string; shards: number[]; max: number }
+  /** Every queue this group knows, with its counts summed over its shards here (a read). */
+  | { op: "list" }
+  | { op: "purge"; queue: string; shard: number }
+  | { op: "delete"; queue: string }
   /** This group's queue counters and depths, from the leader's state (no round trip: metrics). */
   | { op: "metrics" };
 
@@ -52,6 +59,8 @@ export type QueueReply =
   | { type: "deliveries"; messages: Delivery[] }
   | { type: "waited"; ready: boolean }
   | { type: "stats"; shards: (ShardStats & { shard: number })[] }
+  | { type: "peeked"; messages: Peeked[] }
+  | { type: "queues"; queues: (ShardStats & { queue: string })[] }
   | {
       type: "metrics";
       totals: QueueTotals;
@@ -199,6 +208,30 @@ export class QueueService {
           shards: req.shards.map((shard) => ({ shard, ...this.table.stats(req.queue, shard, t) })),
         };
       }
+      case "peek": {
+        await this.replica.read();
+        await this.replica.whenServing();
+        const t = this.now();
+        const messages: Peeked[] = [];
+        for (const shard of req.shards) {
+          const left = req.max - messages.length;
+          if (left <= 0) break;
+          for (const m of this.table.peek(req.queue, shard, t, left)) {
+            messages.push({ ...m, enqueuedAt: this.replica.wallTime(m.enqueuedAt) });
+          }
+        }
+        return { type: "peeked", messages };
+      }
+      case "list": {
+        await this.replica.read();
+        await this.replica.whenServing();
+        const queues = [...this.table.list(this.now())].map(([queue, s]) => ({ queue, ...s }));
+        return { type: "queues", queues };
+      }
+      case "purge":
+        return this.propose({ type: "purge", queue: req.queue, shard: req.shard }, requestId, signal);
+      case "delete":
+        return this.propose({ type: "delete", queue: req.queue }, requestId, signal);
       case "metrics": {
         // Metrics may be a little stale: the leader's state without a round trip.
         const depths = [...this.table.depths(this.table.now)].map(([queue, d]) => ({ queue, ...d }));

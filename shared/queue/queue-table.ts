@@ -23,11 +23,12 @@
 import type { StateMachine } from "../raft/state-machine.js";
 import type { Entry } from "../raft/types.js";
 import { type DedupImage, DedupWindow } from "./dedup.js";
-import { dlqName, formatReceipt, parseReceipt } from "./placement.js";
+import { DLQ_SUFFIX, dlqName, formatReceipt, parseReceipt } from "./placement.js";
 import { countAt, isLiveDelivery, type Message, nextVisibleAt, type Shard, scanDeliverable, stateAt } from "./shard.js";
 import {
   type AckCommand,
   type ConfigureCommand,
+  type DeleteQueueCommand,
   DEFAULT_DEDUP_CAP,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_MAX_SHARD_MESSAGES,
@@ -37,6 +38,8 @@ import {
   type Enqueued,
   type ExtendCommand,
   type NackCommand,
+  type Peeked,
+  type PurgeCommand,
   type QueueApplied,
   type QueueCommand,
   type QueueConfig,
@@ -120,6 +123,10 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
         return this.redrive(cmd);
       case "configure":
         return this.configure(cmd);
+      case "purge":
+        return this.purge(cmd);
+      case "delete":
+        return this.deleteQueue(cmd);
       default:
         throw new Error(`unknown queue command ${JSON.stringify(cmd satisfies never)}`);
     }
@@ -300,6 +307,28 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     return { type: "configured", queue: c.queue, ...config };
   }
 
+  private purge(c: PurgeCommand): QueueResult {
+    const key = shardKey(c.queue, c.shard);
+    const purged = this.shards.get(key)?.messages.size ?? 0;
+    this.shards.delete(key);
+    return { type: "purged", queue: c.queue, shard: c.shard, purged };
+  }
+
+  private deleteQueue(c: DeleteQueueCommand): QueueResult {
+    const dlq = dlqName(c.queue);
+    let messages = 0;
+    for (const [key, shard] of this.shards) {
+      if (shard.queue !== c.queue && shard.queue !== dlq) continue;
+      messages += shard.messages.size;
+      this.shards.delete(key);
+    }
+    this.configs.delete(c.queue);
+    this.configs.delete(dlq);
+    this.dedup.forget(c.queue);
+    this.dedup.forget(dlq);
+    return { type: "deleted", queue: c.queue, messages };
+  }
+
   /** Puts a moved message at the back of `queue`/`shard` under a new seq (moves ignore the shard cap: a message is never dropped). */
   private append(queue: string, shard: number, m: Message): void {
     m.seq = ++this.lastSeq;
@@ -341,6 +370,56 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     const counts = countAt(this.shards.get(shardKey(queue, shard)), t);
     const dlq = this.shards.get(shardKey(dlqName(queue), shard))?.messages.size ?? 0;
     return { ...counts, dlq };
+  }
+
+  /**
+   * Up to `max` visible messages of one shard at `now`, oldest first, without delivering them
+   * (`POST /peek`): state-only, nothing changes. A keyed message waiting behind an older message
+   * of its key counts as visible here, as in `stats`.
+   */
+  peek(queue: string, shard: number, now: number, max: number): Peeked[] {
+    const t = Math.max(this.time, now);
+    const out: Peeked[] = [];
+    const s = this.shards.get(shardKey(queue, shard));
+    if (s === undefined) return out;
+    for (const m of s.messages.values()) {
+      if (out.length >= max) break;
+      if (stateAt(m, t) !== "visible") continue;
+      const p: Peeked = { id: m.id, body: m.body, attempts: m.attempts, enqueuedAt: m.enqueuedAt };
+      if (m.key !== undefined) p.key = m.key;
+      out.push(p);
+    }
+    return out;
+  }
+
+  /**
+   * Every queue this group knows (holds messages of, in it or its DLQ, or stores a config of)
+   * with its counts at `now`, summed over its shards here; `<q>.dlq` counts under `q` as `dlq`.
+   */
+  list(now: number): Map<string, ShardStats> {
+    const t = Math.max(this.time, now);
+    const out = new Map<string, ShardStats>();
+    const of = (queue: string) => {
+      let s = out.get(queue);
+      if (s === undefined) {
+        s = { visible: 0, inflight: 0, delayed: 0, dlq: 0 };
+        out.set(queue, s);
+      }
+      return s;
+    };
+    for (const queue of this.configs.keys()) of(queue);
+    for (const shard of this.shards.values()) {
+      if (shard.queue.endsWith(DLQ_SUFFIX) && shard.queue.length > DLQ_SUFFIX.length) {
+        of(shard.queue.slice(0, -DLQ_SUFFIX.length)).dlq += shard.messages.size;
+        continue;
+      }
+      const c = countAt(shard, t);
+      const s = of(shard.queue);
+      s.visible += c.visible;
+      s.inflight += c.inflight;
+      s.delayed += c.delayed;
+    }
+    return out;
   }
 
   /**

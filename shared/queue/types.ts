@@ -102,6 +102,24 @@ export interface ConfigureCommand {
   now: number;
 }
 
+/** Removes every message of `queue` on `shard` (visible, in flight, delayed); its DLQ stays. */
+export interface PurgeCommand {
+  type: "purge";
+  queue: string;
+  shard: number;
+  now: number;
+}
+
+/**
+ * Forgets `queue` on this group: every shard of it and of `<queue>.dlq`, their stored config and
+ * the ids its dedup window remembers. A later enqueue creates the queue afresh.
+ */
+export interface DeleteQueueCommand {
+  type: "delete";
+  queue: string;
+  now: number;
+}
+
 export type QueueCommand =
   | EnqueueCommand
   | ReceiveCommand
@@ -109,7 +127,9 @@ export type QueueCommand =
   | NackCommand
   | ExtendCommand
   | RedriveCommand
-  | ConfigureCommand;
+  | ConfigureCommand
+  | PurgeCommand
+  | DeleteQueueCommand;
 
 export interface QueueConfig {
   maxAttempts: number;
@@ -144,6 +164,9 @@ export type QueueResult =
   | { type: "released"; queue: string; shard: number; released: number }
   | { type: "extended"; queue: string; shard: number; extended: number }
   | { type: "redriven"; queue: string; shard: number; moved: number }
+  | { type: "purged"; queue: string; shard: number; purged: number }
+  /** `messages`: how many messages of the queue and its DLQ this group dropped. */
+  | { type: "deleted"; queue: string; messages: number }
   | ({ type: "configured"; queue: string } & QueueConfig);
 
 /**
@@ -169,6 +192,9 @@ export interface ShardStats {
   delayed: number;
   dlq: number;
 }
+
+/** A visible message as `POST /peek` shows it: no receipt, nothing changed. */
+export type Peeked = Omit<Delivery, "receipt">;
 
 /** Counters of this group since it began (they travel in snapshots), for `/metrics`. */
 export interface QueueTotals {

@@ -42,9 +42,23 @@ class Checker {
   private ackedSeqs = new Set<number>();
   /** seq → the deadline of its current delivery, as of the last step's image. */
   private inFlightUntil = new Map<number, number>();
-  counts = { delivered: 0, redelivered: 0, deadLettered: 0, acked: 0, duplicates: 0, rejected: 0, redriven: 0 };
+  counts = {
+    delivered: 0,
+    redelivered: 0,
+    deadLettered: 0,
+    acked: 0,
+    duplicates: 0,
+    rejected: 0,
+    redriven: 0,
+    removed: 0,
+  };
 
-  step(applied: QueueApplied, t: number, acked: { queue: string; shard: number; id: string }[]) {
+  step(
+    applied: QueueApplied,
+    t: number,
+    acked: { queue: string; shard: number; id: string }[],
+    removed: { queue: string; shard: number; id: string }[] = [],
+  ) {
     const r = applied.result;
     if (r.type === "enqueued") {
       for (const m of r.messages) {
@@ -69,6 +83,11 @@ class Checker {
       check(acked.length === r.acked, "the reference acked other messages");
       for (const m of acked) this.bump(m.queue, m.shard, m.id, -1);
       this.counts.acked += r.acked;
+    }
+    if (r.type === "purged" || r.type === "deleted") {
+      check(removed.length === (r.type === "purged" ? r.purged : r.messages), "the reference removed others");
+      for (const m of removed) this.bump(m.queue, m.shard, m.id, -1);
+      this.counts.removed += removed.length;
     }
   }
 
@@ -135,8 +154,10 @@ function run(seed: number, options: QueueTableOptions): Checker {
     same(applied, expected, where);
     work.observe(applied.result);
     const acked = ref.lastAcked.map((m) => ({ queue: m.queue, shard: m.shard, id: m.id }));
-    checker.step(applied, ref.time, acked);
-    const ackedSeqs = ref.lastAcked.map((m) => m.seq);
+    const removed = ref.lastRemoved.map((m) => ({ queue: m.queue, shard: m.shard, id: m.id }));
+    checker.step(applied, ref.time, acked, removed);
+    // Gone for good, like acked messages: never delivered again.
+    const ackedSeqs = [...ref.lastAcked, ...ref.lastRemoved].map((m) => m.seq);
     checker.invariants(table, ackedSeqs);
 
     for (const q of QUEUES) {
@@ -166,6 +187,7 @@ describe("queue table against the reference model", () => {
       expect(c.counts.duplicates).toBeGreaterThan(10);
       expect(c.counts.redriven).toBeGreaterThan(100);
       expect(c.counts.rejected).toBeGreaterThan(0);
+      expect(c.counts.removed).toBeGreaterThan(0);
     },
     30_000,
   );

@@ -49,6 +49,8 @@ export class ReferenceQueue {
   };
   /** What the last ack removed, so the checker can follow individual messages. */
   lastAcked: Msg[] = [];
+  /** What the last purge or delete dropped. */
+  lastRemoved: Msg[] = [];
 
   constructor(
     private readonly dedupCap: number,
@@ -60,6 +62,7 @@ export class ReferenceQueue {
     const t = this.time;
     this.seen = this.seen.filter((s) => s.at + DEDUP_WINDOW_MS > t);
     this.lastAcked = [];
+    this.lastRemoved = [];
     const wake: Wake[] = [];
     const result = this.run(c, t, wake);
     return { result, wake };
@@ -205,6 +208,19 @@ export class ReferenceQueue {
         if (c.visibilityMs !== undefined) config.visibilityMs = c.visibilityMs;
         this.configs.set(c.queue, config);
         return { type: "configured", queue: c.queue, ...config };
+      }
+      case "purge": {
+        this.lastRemoved = this.inShard(c.queue, c.shard);
+        this.msgs = this.msgs.filter((m) => !(m.queue === c.queue && m.shard === c.shard));
+        return { type: "purged", queue: c.queue, shard: c.shard, purged: this.lastRemoved.length };
+      }
+      case "delete": {
+        const gone = [c.queue, `${c.queue}.dlq`];
+        this.lastRemoved = this.msgs.filter((m) => gone.includes(m.queue));
+        this.msgs = this.msgs.filter((m) => !gone.includes(m.queue));
+        for (const q of gone) this.configs.delete(q);
+        this.seen = this.seen.filter((s) => !gone.includes(s.queue));
+        return { type: "deleted", queue: c.queue, messages: this.lastRemoved.length };
       }
     }
   }

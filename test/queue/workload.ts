@@ -62,6 +62,10 @@ export class Workload {
       if (r.chance(1, 2)) cmd.max = r.range(0, 3);
       return cmd;
     }
+    // Now and then a purge of one shard, rarely a whole queue deleted (with its DLQ).
+    if (roll === 97 && r.chance(1, 2)) {
+      return r.chance(1, 4) ? { type: "delete", queue, now } : { type: "purge", queue, shard, now };
+    }
     const cmd: QueueCommand = { type: "configure", queue, now };
     if (r.chance(2, 3)) cmd.maxAttempts = r.range(1, 4);
     if (r.chance(1, 2)) cmd.visibilityMs = r.range(500, 8000);

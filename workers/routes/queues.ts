@@ -1,5 +1,5 @@
 import { type Context, Hono } from "hono";
-import { queueShards } from "../../shared/cluster.js";
+import { clusterShape, queueShards } from "../../shared/cluster.js";
 import { groupKey, planEnqueue, receiptShard } from "../../shared/queue/placement.js";
 import type { QueueReply, QueueRequest } from "../../shared/queue/queue-service.js";
 import type { Delivery } from "../../shared/queue/types.js";
@@ -8,7 +8,17 @@ import { callGroup, groupOf } from "../groups.js";
 import { noQuorum, pathName, readBody } from "../http.js";
 import { KEYED_RECEIVE_MAX_BYTES, keyedSeed, requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
-import { AckBody, EnqueueBody, ExtendBody, NackBody, QueueConfigBody, ReceiveBody, RedriveBody } from "../schemas.js";
+import {
+  AckBody,
+  EnqueueBody,
+  ExtendBody,
+  NackBody,
+  PeekBody,
+  PurgeBody,
+  QueueConfigBody,
+  ReceiveBody,
+  RedriveBody,
+} from "../schemas.js";
 
 const LEADER_DEADLINE_MS = 4000;
 /** A message body's serialized size limit (the contract's 128 KiB). */
@@ -35,6 +45,14 @@ function byGroup(env: Env, queue: string, shards: number[]): Map<number, number[
   }
   return out;
 }
+
+/** Every shard of the queue by group, in shard order. */
+const allShards = (env: Env, queue: string) =>
+  byGroup(
+    env,
+    queue,
+    Array.from({ length: shardCount(env) }, (_, i) => i),
+  );
 
 /** One request to one group; undefined when the group has no leader that can commit. */
 async function ask(env: Env, group: number, req: QueueRequest, requestId: string): Promise<QueueReply | undefined> {
@@ -320,4 +338,90 @@ queues.get("/:queue", async (c) => {
     dlq: sum("dlq"),
     shards: shards.map(({ shard, visible, inflight }) => ({ shard, visible, inflight })),
   });
+});
+
+/** Every queue any group knows (messages, a DLQ or a config), counts summed over its shards. */
+queues.get("/", async (c) => {
+  const { groups } = clusterShape(c.env);
+  const replies = await Promise.all(
+    Array.from({ length: groups }, (_, g) => ask(c.env, g, { op: "list" }, crypto.randomUUID())),
+  );
+  const byName = new Map<string, { name: string; visible: number; inflight: number; delayed: number; dlq: number }>();
+  for (const r of replies) {
+    if (r?.type !== "queues") return noQuorum();
+    for (const q of r.queues) {
+      const sum = byName.get(q.queue) ?? { name: q.queue, visible: 0, inflight: 0, delayed: 0, dlq: 0 };
+      sum.visible += q.visible;
+      sum.inflight += q.inflight;
+      sum.delayed += q.delayed;
+      sum.dlq += q.dlq;
+      byName.set(q.queue, sum);
+    }
+  }
+  return c.json({ queues: [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) });
+});
+
+/** Visible messages without delivering them: a read on each group's leader (ReadIndex), no log entry. */
+queues.post("/:queue/peek", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, PeekBody);
+  if (!body.ok) return body.response;
+  const { max } = body.value;
+  const messages: Extract<QueueReply, { type: "peeked" }>["messages"] = [];
+  for (const [group, shards] of allShards(c.env, queue.value)) {
+    const left = max - messages.length;
+    if (left <= 0) break;
+    const reply = await ask(c.env, group, { op: "peek", queue: queue.value, shards, max: left }, crypto.randomUUID());
+    if (reply?.type !== "peeked") return noQuorum();
+    messages.push(...reply.messages);
+  }
+  return c.json({
+    messages: messages.map((m) => ({
+      id: m.id,
+      body: JSON.parse(m.body) as unknown,
+      ...(m.key !== undefined ? { key: m.key } : {}),
+      attempts: m.attempts,
+      enqueuedAt: m.enqueuedAt,
+    })),
+  });
+});
+
+/** Drops every message of the queue (visible, in flight, delayed) on every shard; its DLQ stays. */
+queues.post("/:queue/purge", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const body = await readBody(c, PurgeBody);
+  if (!body.ok) return body.response;
+  const requestId = requestIdOf(c);
+  const replies = await Promise.all(
+    Array.from({ length: shardCount(c.env) }, (_, shard) =>
+      ask(
+        c.env,
+        groupOfShard(c.env, queue.value, shard),
+        { op: "purge", queue: queue.value, shard },
+        `${requestId}:${shard}`,
+      ),
+    ),
+  );
+  let purged = 0;
+  for (const r of replies) {
+    if (r?.type !== "purged") return noQuorum();
+    purged += r.purged;
+  }
+  return c.json({ purged });
+});
+
+/** Forgets the queue, its DLQ and its config on every group holding its shards; a later send re-creates it. */
+queues.delete("/:queue", async (c) => {
+  const queue = pathName(c, "queue");
+  if (!queue.ok) return queue.response;
+  const requestId = requestIdOf(c);
+  const replies = await Promise.all(
+    [...allShards(c.env, queue.value).keys()].map((g) =>
+      ask(c.env, g, { op: "delete", queue: queue.value }, `${requestId}:${g}`),
+    ),
+  );
+  if (replies.some((r) => r?.type !== "deleted")) return noQuorum();
+  return c.json({ deleted: true });
 });
