@@ -40,7 +40,15 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             // Compacting often makes every test exercise snapshots, chunked storage and InstallSnapshot.
             // Short cache leases keep the tests that cut a cache node off from waiting long.
-            miniflare: { bindings: { FAULT_INJECTION: "true", RAFT_COMPACT_EVERY: "100", CACHE_LEASE_MS: "2000" } },
+            // INSECURE_LOCAL: the admin routes are open without ADMIN_TOKEN, as under `npm start` on loopback.
+            miniflare: {
+              bindings: {
+                FAULT_INJECTION: "true",
+                RAFT_COMPACT_EVERY: "100",
+                CACHE_LEASE_MS: "2000",
+                INSECURE_LOCAL: "true",
+              },
+            },
           }),
         ],
         test: {

@@ -22,6 +22,7 @@ import {
   bindingsFrom,
   currentBundle,
   ensurePortFree,
+  insecureLocal,
   loadSettings,
   portSetting,
   readBundle,
@@ -88,7 +89,7 @@ async function plan(settings: Settings, port: number, host: string): Promise<Pla
   const advertiseHost = host === "0.0.0.0" || host === "::" ? hostname() : host;
   const url = normalizeUrl(settings.ADVERTISE_URL ?? `http://${advertiseHost}:${port}`, "ADVERTISE_URL");
   const peers = parsePeers(settings.PEERS);
-  const bindings = bindingsFrom(settings);
+  const bindings = { ...bindingsFrom(settings), ...insecureLocal(settings, host, say) };
 
   if (joinUrl === undefined) {
     // The genesis voters are p1..pN: N is RAFT_PEERS, or else the number of nodes PEERS and NODE_ID

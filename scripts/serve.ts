@@ -153,6 +153,23 @@ async function readWranglerConfig(configPath: string): Promise<BundleConfig> {
   };
 }
 
+/**
+ * The insecure local mode: with no ADMIN_TOKEN, a server listening on loopback only leaves the
+ * admin routes (fault injection, membership) open, and says so. INSECURE_LOCAL=false closes them;
+ * on any other address they are closed until ADMIN_TOKEN is set.
+ */
+export function insecureLocal(settings: Settings, host: string, say: (line: string) => void): Record<string, string> {
+  if (settings.ADMIN_TOKEN) return {};
+  const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";
+  const open = settings.INSECURE_LOCAL !== undefined ? settings.INSECURE_LOCAL === "true" && loopback : loopback;
+  say(
+    open
+      ? "insecure local mode: no ADMIN_TOKEN, so admin and membership routes are open to anyone who can reach this loopback port"
+      : "admin and membership routes are closed: set ADMIN_TOKEN to use them",
+  );
+  return { INSECURE_LOCAL: open ? "true" : "false" };
+}
+
 /** PORT, checked: a port number. */
 export function portSetting(settings: Settings, fallback: number): number {
   const port = Number(settings.PORT ?? fallback);

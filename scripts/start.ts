@@ -2,7 +2,16 @@
 // persisted under DATA_DIR. `npm run node` (scripts/node.ts) is the multi-process counterpart.
 import { resolve } from "node:path";
 import { configuredShape } from "../shared/cluster.js";
-import { bindingsFrom, currentBundle, ensurePortFree, loadSettings, portSetting, readBundle, serve } from "./serve.js";
+import {
+  bindingsFrom,
+  currentBundle,
+  ensurePortFree,
+  insecureLocal,
+  loadSettings,
+  portSetting,
+  readBundle,
+  serve,
+} from "./serve.js";
 import { checkShapeFile } from "./shape-file.js";
 
 async function main(): Promise<void> {
@@ -13,7 +22,7 @@ async function main(): Promise<void> {
   const dataDir = resolve(settings.DATA_DIR ?? ".data");
   await ensurePortFree(host, port);
 
-  const bindings = bindingsFrom(settings);
+  const bindings = { ...bindingsFrom(settings), ...insecureLocal(settings, host, (line: string) => console.log(line)) };
   // The data was created under one RAFT_GROUPS, RAFT_PEERS and QUEUE_SHARDS; never serve it under others.
   const shape = configuredShape(bindings);
   const mismatch = checkShapeFile(dataDir, shape);

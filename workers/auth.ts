@@ -15,15 +15,22 @@ export function isAdminRoute(method: string, path: string): boolean {
 
 /**
  * `/v1/*` needs `Bearer API_TOKEN` when API_TOKEN is set (401). Admin routes need ADMIN_TOKEN
- * instead: the plain token gets 403. With API_TOKEN set but no ADMIN_TOKEN, admin routes are
- * closed (403); with neither set (local development) everything is open.
+ * instead: the plain token gets 403. Without ADMIN_TOKEN admin routes are closed (403, saying
+ * why), unless `npm start` or `npm run node` runs on loopback in its insecure local mode
+ * (INSECURE_LOCAL=true, announced on the console).
  */
 export const auth: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
   const { API_TOKEN, ADMIN_TOKEN } = c.env;
   const token = bearer(c.req.header("authorization"));
   if (isAdminRoute(c.req.method, c.req.path)) {
     if (ADMIN_TOKEN && token === ADMIN_TOKEN) return next();
-    if (!ADMIN_TOKEN && !API_TOKEN) return next();
+    if (!ADMIN_TOKEN) {
+      if (c.env.INSECURE_LOCAL === "true" && (!API_TOKEN || token === API_TOKEN)) return next();
+      return problem(
+        "forbidden",
+        "admin routes are closed because ADMIN_TOKEN is not set: set ADMIN_TOKEN (or run locally in the insecure local mode of npm start)",
+      );
+    }
     if (token !== undefined && (token === API_TOKEN || !API_TOKEN)) {
       return problem("forbidden", "this route needs the admin token");
     }

@@ -24,6 +24,8 @@ export interface Env {
   CACHE_CAPACITY?: string;
   /** S leases of cache lines, ms (default 10000): a write waits at most this long for a node it cannot reach. */
   CACHE_LEASE_MS?: string;
+  /** "true": admin routes are open without ADMIN_TOKEN (npm start / npm run node on loopback only). */
+  INSECURE_LOCAL?: string;
   /** Cloudflare: regions for peers p1, p2, ... of every group (location hints, e.g. "wnam,enam,weur"). */
   PEER_REGIONS?: string;
   /** Node mode (one process per node, `npm run node`): this node's peer id, e.g. `p1`. */

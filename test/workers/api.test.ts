@@ -36,6 +36,19 @@ describe("auth", () => {
     expect((await call(tokens, "POST", "/v1/cluster/peers", "user-secret", { id: "p9" })).status).toBe(403);
   });
 
+  it("without ADMIN_TOKEN, admin and membership routes are closed (403 saying why), unless in the insecure local mode", async () => {
+    const closed = { ADMIN_TOKEN: "", API_TOKEN: "", FAULT_INJECTION: "true", INSECURE_LOCAL: "false" };
+    const heal = await call(closed, "POST", "/v1/admin/heal");
+    expect(heal.status).toBe(403);
+    expect(((await heal.json()) as { detail: string }).detail).toContain("ADMIN_TOKEN is not set");
+    expect((await call(closed, "DELETE", "/v1/cluster/peers/p9")).status).toBe(403);
+    expect((await call(closed, "POST", "/v1/cluster/peers", undefined, { id: "p9" })).status).toBe(403);
+    // Reading the cluster is not an admin route.
+    expect((await call(closed, "GET", "/v1/cluster")).status).toBe(200);
+    // npm start on loopback without ADMIN_TOKEN: open, and it said so on the console.
+    expect((await call({ ...closed, INSECURE_LOCAL: "true" }, "POST", "/v1/admin/heal")).status).toBe(200);
+  });
+
   it("health, readiness, metrics and the OpenAPI document need no token", async () => {
     expect((await call(tokens, "GET", "/healthz")).status).toBe(200);
     expect((await call(tokens, "GET", "/openapi.json")).status).toBe(200);
