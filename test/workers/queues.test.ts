@@ -29,7 +29,8 @@ describe("queues", () => {
       got.json.messages.map((m: { receipt: string }) => m.receipt),
     );
     expect(acked.json).toEqual({ acked: 2 });
-    expect((await ack("q1", ["0:999:1", "garbage"])).json).toEqual({ acked: 0 });
+    expect((await ack("q1", ["0:999:1"])).json).toEqual({ acked: 0 }); // well-formed but stale
+    expect((await ack("q1", ["garbage"])).status).toBe(400); // malformed
     const stats = await get("/v1/queues/q1");
     expect(stats.json).toMatchObject({ queue: "q1", visible: 0, inflight: 0, delayed: 0, dlq: 0 });
     expect(stats.json.shards).toHaveLength(8);
