@@ -11,6 +11,7 @@ import {
   EnqueueBody,
   ExtendBody,
   GrantReply,
+  LockListReply,
   LockViewReply,
   NackBody,
   PartitionBody,
@@ -144,6 +145,24 @@ function document() {
           ok: z.object({ expiresAt: z.number() }),
           errors: lockErrors,
         }),
+      },
+      "/v1/locks": {
+        get: {
+          ...operation({
+            summary: "Locks held or waited for on every group, sorted by resource (at most 1000, then truncated)",
+            ok: LockListReply,
+            errors: ["400", "401", "503"],
+          }),
+          parameters: [
+            {
+              name: "prefix",
+              in: "query",
+              required: false,
+              description: "Only resources whose name starts with this (a name: 1–200 of [A-Za-z0-9._:@/-]).",
+              schema: { type: "string", pattern: "^[A-Za-z0-9._:@/-]{1,200}$" },
+            },
+          ],
+        },
       },
       "/v1/locks/{resource}": {
         parameters: [name("resource")],

@@ -20,6 +20,8 @@ export type LockRequest =
   | { op: "release"; resource: string; owner: string }
   | { op: "renew"; resource: string; owner: string; ttlMs?: number }
   | { op: "view"; resource: string }
+  /** The locks of this group whose name starts with `prefix`, held or waited for (a read); no resource. */
+  | { op: "list"; resource: ""; prefix: string; limit: number }
   /** This group's lock and Raft counters, from the leader's memory (`/metrics`); no resource. */
   | { op: "metrics"; resource: "" };
 
@@ -28,6 +30,7 @@ export type LockReply =
   | LockResult
   | LockEvent
   | { type: "view"; view: LockView }
+  | { type: "list"; locks: LockView[]; truncated: boolean }
   | { type: "unknown" }
   | { type: "metrics"; peer: NodeId; locks: LockMetrics; raft: ReplicaMetrics };
 
@@ -173,6 +176,13 @@ export class LockService {
       const holders = reply.view.holders.map((h) => ({ ...h, expiresAt: this.wall(h.expiresAt) }));
       return { ...reply, view: { ...reply.view, holders } };
     }
+    if (reply.type === "list") {
+      const locks = reply.locks.map((v) => ({
+        ...v,
+        holders: v.holders.map((h) => ({ ...h, expiresAt: this.wall(h.expiresAt) })),
+      }));
+      return { ...reply, locks };
+    }
     return reply;
   }
 
@@ -215,6 +225,11 @@ export class LockService {
       await this.replica.read();
       await this.replica.whenServing();
       return { type: "view", view: this.table.view(req.resource, this.now()) };
+    }
+    if (req.op === "list") {
+      await this.replica.read();
+      await this.replica.whenServing();
+      return { type: "list", ...this.table.list(req.prefix, this.now(), req.limit) };
     }
     if (req.op !== "acquire") {
       const applied = await this.propose(req.op, req, requestId, signal);

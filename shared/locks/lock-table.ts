@@ -236,6 +236,23 @@ export class LockTable implements StateMachine<LockApplied | null> {
   }
 
   /**
+   * The locks whose name starts with `prefix` that are held or waited for at `now`, sorted by
+   * resource (code unit order), at most `limit`; `truncated` when more would follow. A read of
+   * the state, like `view`.
+   */
+  list(prefix: string, now: number, limit: number): { locks: LockView[]; truncated: boolean } {
+    const names = [...this.resources.keys()].filter((r) => r.startsWith(prefix)).sort();
+    const locks: LockView[] = [];
+    for (const name of names) {
+      const v = this.view(name, now);
+      if (v.holders.length === 0 && v.waiters.length === 0) continue;
+      if (locks.length >= limit) return { locks, truncated: true };
+      locks.push(v);
+    }
+    return { locks, truncated: false };
+  }
+
+  /**
    * The answer a retried acquire gets now, when its first answer was "waiting": the grant if the
    * owner holds the lock in that mode, still waiting, or a conflict once its wait ended without
    * a grant. (Held requests learn the outcome from events, which a retry at another peer missed.)

@@ -1,12 +1,13 @@
 import { type Context, Hono } from "hono";
-import { parsePeerId } from "../../shared/cluster.js";
+import { clusterShape, parsePeerId } from "../../shared/cluster.js";
 import type { LockReply, LockRequest } from "../../shared/locks/lock-service.js";
+import type { LockView } from "../../shared/locks/types.js";
 import type { Env } from "../env.js";
 import { callGroup, groupOf } from "../groups.js";
-import { noQuorum, pathName, readBody } from "../http.js";
+import { noQuorum, pathName, readBody, validate } from "../http.js";
 import { requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
-import { AcquireBody, ReleaseBody, RenewBody } from "../schemas.js";
+import { AcquireBody, LockListQuery, ReleaseBody, RenewBody } from "../schemas.js";
 
 /** How long the Worker looks for a leader that can commit before answering 503. */
 const LEADER_DEADLINE_MS = 4000;
@@ -41,6 +42,38 @@ locks.get("/:resource", async (c) => {
   const resource = pathName(c, "resource");
   if (!resource.ok) return resource.response;
   return run(c, { op: "view", resource: resource.value });
+});
+
+/** The most locks one `GET /v1/locks` lists. */
+const MAX_LISTED_LOCKS = 1000;
+
+/** Held and waited-for locks of every group whose name starts with `prefix`, sorted by resource. */
+locks.get("/", async (c) => {
+  const query = validate(LockListQuery, c.req.query(), "query");
+  if (!query.ok) return query.response;
+  const prefix = query.value.prefix ?? "";
+  const { groups } = clusterShape(c.env);
+  // Each group answers its first MAX_LISTED_LOCKS in order: the first of all of them are among those.
+  const req: LockRequest = { op: "list", resource: "", prefix, limit: MAX_LISTED_LOCKS };
+  const replies = await Promise.all(
+    Array.from({ length: groups }, (_, g) =>
+      callGroup(c.env, g, (peer, name) => peer.lock(name, req, crypto.randomUUID()), LEADER_DEADLINE_MS),
+    ),
+  );
+  const all: LockView[] = [];
+  let truncated = false;
+  for (const r of replies) {
+    if (!r.ok) return noQuorum(r.detail);
+    if (r.value.type !== "list") return noQuorum("the outcome of the request could not be confirmed");
+    all.push(...r.value.locks);
+    truncated ||= r.value.truncated;
+  }
+  all.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
+  if (all.length > MAX_LISTED_LOCKS) truncated = true;
+  return c.json({
+    locks: all.slice(0, MAX_LISTED_LOCKS).map(({ resource, holders, waiters }) => ({ resource, holders, waiters })),
+    truncated,
+  });
 });
 
 /** Sends the request to the leader of the resource's group and maps the answer to HTTP. */
