@@ -148,7 +148,7 @@ export const LockListQuery = z.strictObject({ prefix: Name.optional() });
 
 export const QueueListReply = z.object({
   queues: z.array(
-    z.object({ name: z.string(), visible: z.number(), inflight: z.number(), delayed: z.number(), dlq: z.number() }),
+    z.object({ queue: z.string(), visible: z.number(), inflight: z.number(), delayed: z.number(), dlq: z.number() }),
   ),
 });
 
@@ -172,6 +172,7 @@ export const LockListReply = z.object({
   locks: z.array(
     z.object({
       resource: z.string(),
+      mode: LockMode.nullable(),
       holders: z.array(Holder),
       waiters: z.array(z.object({ owner: z.string(), mode: LockMode })),
     }),

@@ -14,10 +14,10 @@ import type { QueueTable } from "./queue-table.js";
 import type {
   Delivery,
   NewMessage,
+  Peeked,
   QueueApplied,
   QueueCommand,
   QueueResult,
-  Peeked,
   QueueTotals,
   ShardStats,
   Wake,

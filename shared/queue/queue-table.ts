@@ -28,11 +28,11 @@ import { countAt, isLiveDelivery, type Message, nextVisibleAt, type Shard, scanD
 import {
   type AckCommand,
   type ConfigureCommand,
-  type DeleteQueueCommand,
   DEFAULT_DEDUP_CAP,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_MAX_SHARD_MESSAGES,
   DEFAULT_VISIBILITY_MS,
+  type DeleteQueueCommand,
   type Delivery,
   type EnqueueCommand,
   type Enqueued,
@@ -307,25 +307,29 @@ export class QueueTable implements StateMachine<QueueApplied | null> {
     return { type: "configured", queue: c.queue, ...config };
   }
 
+  /** Drops the shard's visible and delayed messages (API.md); deliveries in flight finish (ack, nack, expiry). */
   private purge(c: PurgeCommand): QueueResult {
-    const key = shardKey(c.queue, c.shard);
-    const purged = this.shards.get(key)?.messages.size ?? 0;
-    this.shards.delete(key);
+    const shard = this.shards.get(shardKey(c.queue, c.shard));
+    let purged = 0;
+    for (const [seq, m] of shard?.messages ?? []) {
+      if (stateAt(m, this.time) === "inflight") continue;
+      shard?.messages.delete(seq);
+      purged++;
+    }
+    if (shard !== undefined && shard.messages.size === 0) this.shards.delete(shardKey(c.queue, c.shard));
     return { type: "purged", queue: c.queue, shard: c.shard, purged };
   }
 
+  /** The queue, its messages, config and ids are gone; its `.dlq` stays (API.md), an ordinary queue of its own. */
   private deleteQueue(c: DeleteQueueCommand): QueueResult {
-    const dlq = dlqName(c.queue);
     let messages = 0;
     for (const [key, shard] of this.shards) {
-      if (shard.queue !== c.queue && shard.queue !== dlq) continue;
+      if (shard.queue !== c.queue) continue;
       messages += shard.messages.size;
       this.shards.delete(key);
     }
     this.configs.delete(c.queue);
-    this.configs.delete(dlq);
     this.dedup.forget(c.queue);
-    this.dedup.forget(dlq);
     return { type: "deleted", queue: c.queue, messages };
   }
 

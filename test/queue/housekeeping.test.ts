@@ -37,7 +37,7 @@ describe("peek", () => {
 });
 
 describe("purge", () => {
-  it("drops visible, in-flight and delayed messages of one shard, not its DLQ nor other shards", () => {
+  it("drops the visible and delayed messages of one shard, not deliveries in flight, its DLQ or other shards", () => {
     const g = new Group();
     g.put("q", [1, 2, 3]);
     g.enqueue("q", [{ id: "d", body: 0, delayMs: 10_000 }]);
@@ -45,10 +45,10 @@ describe("purge", () => {
     g.put("q.dlq", ["dead"]);
     const inflight = g.receive("q", 1);
     const r = g.run({ type: "purge", queue: "q", shard: 0 }).result;
-    expect(r).toEqual({ type: "purged", queue: "q", shard: 0, purged: 4 });
-    expect(g.stats("q")).toEqual({ visible: 0, inflight: 0, delayed: 0, dlq: 1 });
+    expect(r).toEqual({ type: "purged", queue: "q", shard: 0, purged: 3 });
+    expect(g.stats("q")).toEqual({ visible: 0, inflight: 1, delayed: 0, dlq: 1 });
     expect(g.stats("q", 1).visible).toBe(1);
-    expect(g.ack("q", receipts(inflight.messages))).toBe(0); // the purged delivery is gone
+    expect(g.ack("q", receipts(inflight.messages))).toBe(1); // the delivery in flight finishes
     expect(g.run({ type: "purge", queue: "unknown", shard: 0 }).result).toMatchObject({ purged: 0 });
     // The queue keeps working.
     g.put("q", [4]);
@@ -57,7 +57,7 @@ describe("purge", () => {
 });
 
 describe("delete", () => {
-  it("forgets the queue, its DLQ, its config and its ids; a later enqueue starts afresh", () => {
+  it("forgets the queue, its config and its ids, not its DLQ; a later enqueue starts afresh", () => {
     const g = new Group();
     g.run({ type: "configure", queue: "q", maxAttempts: 2 });
     g.enqueue("q", [{ id: "x", body: 1 }]);
@@ -65,8 +65,10 @@ describe("delete", () => {
     g.put("q.dlq", ["dead"]);
     g.put("other", [7]);
     const r = g.run({ type: "delete", queue: "q" }).result;
-    expect(r).toEqual({ type: "deleted", queue: "q", messages: 3 });
-    expect([...g.table.list(g.now).keys()]).toEqual(["other"]);
+    expect(r).toEqual({ type: "deleted", queue: "q", messages: 2 });
+    // What is left of q is its DLQ (listed under q).
+    expect([...g.table.list(g.now).keys()].sort()).toEqual(["other", "q"]);
+    expect(g.stats("q")).toEqual({ visible: 0, inflight: 0, delayed: 0, dlq: 1 });
     expect(g.table.config("q").maxAttempts).toBe(5);
     // The same id is a new message now, not a duplicate of the deleted one.
     const again = g.enqueue("q", [{ id: "x", body: 1 }]);

@@ -210,12 +210,14 @@ export class ReferenceQueue {
         return { type: "configured", queue: c.queue, ...config };
       }
       case "purge": {
-        this.lastRemoved = this.inShard(c.queue, c.shard);
-        this.msgs = this.msgs.filter((m) => !(m.queue === c.queue && m.shard === c.shard));
+        // Visible and delayed messages go; deliveries in flight stay.
+        const inflight = (m: Msg) => m.delivery !== 0 && m.visibleAt > t;
+        this.lastRemoved = this.inShard(c.queue, c.shard).filter((m) => !inflight(m));
+        this.msgs = this.msgs.filter((m) => !(m.queue === c.queue && m.shard === c.shard && !inflight(m)));
         return { type: "purged", queue: c.queue, shard: c.shard, purged: this.lastRemoved.length };
       }
       case "delete": {
-        const gone = [c.queue, `${c.queue}.dlq`];
+        const gone = [c.queue]; // the .dlq stays
         this.lastRemoved = this.msgs.filter((m) => gone.includes(m.queue));
         this.msgs = this.msgs.filter((m) => !gone.includes(m.queue));
         for (const q of gone) this.configs.delete(q);

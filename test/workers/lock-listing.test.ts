@@ -21,6 +21,7 @@ describe("GET /v1/locks", () => {
     const c = res.json.locks[3];
     expect(c).toEqual({
       resource: "ll/c",
+      mode: "exclusive",
       holders: [{ owner: "A", mode: "exclusive", expiresAt: expect.any(Number) }],
       waiters: [{ owner: "B", mode: "exclusive" }],
     });
@@ -38,7 +39,9 @@ describe("GET /v1/locks", () => {
     await release("ll/c", "A");
     expect((await waiting).status).toBe(200);
     const after = (await get("/v1/locks?prefix=ll/c")).json.locks;
-    expect(after).toEqual([{ resource: "ll/c", holders: [expect.objectContaining({ owner: "B" })], waiters: [] }]);
+    expect(after).toEqual([
+      { resource: "ll/c", mode: "exclusive", holders: [expect.objectContaining({ owner: "B" })], waiters: [] },
+    ]);
     for (const r of ["ll/a", "ll/b/1", "ll/b/2"]) await release(r, "A");
     await release("ll/c", "B");
     expect((await get("/v1/locks?prefix=ll/")).json).toEqual({ locks: [], truncated: false });

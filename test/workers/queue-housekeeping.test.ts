@@ -11,7 +11,7 @@ const purge = (queue: string, headers?: Record<string, string>) => post(`/v1/que
 const del = (queue: string) => call("DELETE", `/v1/queues/${queue}`);
 const stats = async (queue: string) => (await get(`/v1/queues/${queue}`)).json;
 const listed = async (name: string) =>
-  ((await get("/v1/queues")).json.queues as { name: string }[]).find((q) => q.name === name);
+  ((await get("/v1/queues")).json.queues as { queue: string }[]).find((q) => q.queue === name);
 
 describe("GET /v1/queues", () => {
   it("lists every queue with its depths summed over shards, sorted by name, DLQs under their queue", async () => {
@@ -26,12 +26,12 @@ describe("GET /v1/queues", () => {
 
     const res = await get("/v1/queues");
     expect(res.status).toBe(200);
-    const names = (res.json.queues as { name: string }[]).map((q) => q.name);
+    const names = (res.json.queues as { queue: string }[]).map((q) => q.queue);
     expect(names).toEqual([...names].sort());
     expect(names).not.toContain("hk-list-a.dlq");
-    expect(await listed("hk-list-b")).toEqual({ name: "hk-list-b", visible: 10, inflight: 2, delayed: 1, dlq: 0 });
-    expect(await listed("hk-list-a")).toEqual({ name: "hk-list-a", visible: 0, inflight: 0, delayed: 0, dlq: 1 });
-    expect(await listed("hk-list-c")).toEqual({ name: "hk-list-c", visible: 0, inflight: 0, delayed: 0, dlq: 0 });
+    expect(await listed("hk-list-b")).toEqual({ queue: "hk-list-b", visible: 10, inflight: 2, delayed: 1, dlq: 0 });
+    expect(await listed("hk-list-a")).toEqual({ queue: "hk-list-a", visible: 0, inflight: 0, delayed: 0, dlq: 1 });
+    expect(await listed("hk-list-c")).toEqual({ queue: "hk-list-c", visible: 0, inflight: 0, delayed: 0, dlq: 0 });
   });
 });
 
@@ -66,7 +66,7 @@ describe("POST /v1/queues/{queue}/peek", () => {
 });
 
 describe("POST /v1/queues/{queue}/purge", () => {
-  it("removes visible, in-flight and delayed messages but not the DLQ; an unknown queue purges 0", async () => {
+  it("removes visible and delayed messages, not deliveries in flight nor the DLQ; an unknown queue purges 0", async () => {
     await call("PUT", "/v1/queues/hk-purge", { maxAttempts: 1 });
     await send("hk-purge", [{ body: "poison", id: "x" }]);
     const r = await receive("hk-purge");
@@ -82,12 +82,12 @@ describe("POST /v1/queues/{queue}/purge", () => {
 
     const res = await purge("hk-purge");
     expect(res.status).toBe(200);
-    expect(res.json).toEqual({ purged: 6 });
-    expect(await stats("hk-purge")).toMatchObject({ visible: 0, inflight: 0, delayed: 0, dlq: 1 });
+    expect(res.json).toEqual({ purged: 4 }); // 3 visible + 1 delayed
+    expect(await stats("hk-purge")).toMatchObject({ visible: 0, inflight: 2, delayed: 0, dlq: 1 });
     const acked = await post("/v1/queues/hk-purge/ack", {
       receipts: inflight.json.messages.map((m: { receipt: string }) => m.receipt),
     });
-    expect(acked.json).toEqual({ acked: 0 });
+    expect(acked.json).toEqual({ acked: 2 }); // the deliveries in flight finish as usual
     expect((await purge("hk-purge-never-seen")).json).toEqual({ purged: 0 });
     // The queue keeps its config and works on.
     await send("hk-purge", [{ body: "after" }]);
@@ -107,7 +107,7 @@ describe("POST /v1/queues/{queue}/purge", () => {
 });
 
 describe("DELETE /v1/queues/{queue}", () => {
-  it("forgets the queue, its DLQ and its config; a later send re-creates it", async () => {
+  it("forgets the queue, its messages and config, not its DLQ; a later send re-creates it", async () => {
     await call("PUT", "/v1/queues/hk-del", { maxAttempts: 2, visibilityMs: 5000 });
     await send("hk-del", [{ body: "a", id: "same-id" }, { body: "b" }]);
     await send("hk-del.dlq", [{ body: "dead" }]);
@@ -116,9 +116,10 @@ describe("DELETE /v1/queues/{queue}", () => {
     const res = await del("hk-del");
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ deleted: true });
-    expect(await listed("hk-del")).toBeUndefined();
-    expect(await stats("hk-del")).toMatchObject({ visible: 0, inflight: 0, delayed: 0, dlq: 0 });
-    expect((await receive("hk-del.dlq")).json.messages).toEqual([]);
+    // What is left is its DLQ, listed under it.
+    expect(await listed("hk-del")).toEqual({ queue: "hk-del", visible: 0, inflight: 0, delayed: 0, dlq: 1 });
+    expect(await stats("hk-del")).toMatchObject({ visible: 0, inflight: 0, delayed: 0, dlq: 1 });
+    expect((await receive("hk-del.dlq")).json.messages).toEqual([expect.objectContaining({ body: "dead" })]);
     // Deleting it again (or one never seen) is fine.
     expect((await del("hk-del")).json).toEqual({ deleted: true });
 
@@ -126,7 +127,7 @@ describe("DELETE /v1/queues/{queue}", () => {
     await send("hk-del", [{ body: "again", id: "same-id" }]);
     const got = await receive("hk-del", { max: 10 });
     expect(got.json.messages).toEqual([expect.objectContaining({ id: "same-id", body: "again", attempts: 1 })]);
-    expect(await listed("hk-del")).toMatchObject({ visible: 0, inflight: 1 });
+    expect(await listed("hk-del")).toMatchObject({ visible: 0, inflight: 1, dlq: 1 }); // the DLQ message received above, in flight
   });
 });
 

@@ -71,7 +71,9 @@ locks.get("/", async (c) => {
   all.sort((a, b) => (a.resource < b.resource ? -1 : a.resource > b.resource ? 1 : 0));
   if (all.length > MAX_LISTED_LOCKS) truncated = true;
   return c.json({
-    locks: all.slice(0, MAX_LISTED_LOCKS).map(({ resource, holders, waiters }) => ({ resource, holders, waiters })),
+    locks: all
+      .slice(0, MAX_LISTED_LOCKS)
+      .map(({ resource, mode, holders, waiters }) => ({ resource, mode, holders, waiters })),
     truncated,
   });
 });

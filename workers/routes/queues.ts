@@ -346,11 +346,11 @@ queues.get("/", async (c) => {
   const replies = await Promise.all(
     Array.from({ length: groups }, (_, g) => ask(c.env, g, { op: "list" }, crypto.randomUUID())),
   );
-  const byName = new Map<string, { name: string; visible: number; inflight: number; delayed: number; dlq: number }>();
+  const byName = new Map<string, { queue: string; visible: number; inflight: number; delayed: number; dlq: number }>();
   for (const r of replies) {
     if (r?.type !== "queues") return noQuorum();
     for (const q of r.queues) {
-      const sum = byName.get(q.queue) ?? { name: q.queue, visible: 0, inflight: 0, delayed: 0, dlq: 0 };
+      const sum = byName.get(q.queue) ?? { queue: q.queue, visible: 0, inflight: 0, delayed: 0, dlq: 0 };
       sum.visible += q.visible;
       sum.inflight += q.inflight;
       sum.delayed += q.delayed;
@@ -358,7 +358,7 @@ queues.get("/", async (c) => {
       byName.set(q.queue, sum);
     }
   }
-  return c.json({ queues: [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)) });
+  return c.json({ queues: [...byName.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0)) });
 });
 
 /** Visible messages without delivering them: a read on each group's leader (ReadIndex), no log entry. */
