@@ -131,9 +131,9 @@ function document() {
       "/v1/locks/{resource}/release": {
         parameters: [name("resource")],
         post: operation({
-          summary: "Release a lock",
+          summary: "Release a lock (an owner still waiting withdraws its wait: released false, withdrawn true)",
           body: ReleaseBody,
-          ok: z.object({ released: z.boolean() }),
+          ok: z.object({ released: z.boolean(), withdrawn: z.boolean().optional() }),
           errors: lockErrors,
         }),
       },
