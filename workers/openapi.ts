@@ -7,6 +7,7 @@ import {
   CachePartitionBody,
   CachePutBody,
   CachePutReply,
+  ClockBody,
   DeleteQueueReply,
   EnqueueBody,
   ExtendBody,
@@ -98,7 +99,29 @@ function withIdempotency<T extends { paths: Record<string, Record<string, unknow
 
 /** The OpenAPI 3.1 document of every route, request bodies generated from the zod schemas. */
 export function openApiDocument() {
-  return withIdempotency(document());
+  return withOperationIds(withIdempotency(document()));
+}
+
+/**
+ * Every operation gets a tag (the part of the API: locks, queues, cache, cluster, admin; service
+ * for the rest) and an operationId derived from its method and path, unique because they are:
+ * `POST /v1/locks/{resource}/acquire` is `postLocksByResourceAcquire`.
+ */
+function withOperationIds<T extends { paths: Record<string, Record<string, unknown>> }>(doc: T): T {
+  const camel = (s: string) =>
+    s.charAt(0).toUpperCase() + s.slice(1).replace(/[^A-Za-z0-9]+(.)/g, (_, c) => c.toUpperCase());
+  for (const [path, item] of Object.entries(doc.paths)) {
+    const segments = path.split("/").filter((s) => s !== "" && s !== "v1");
+    const tag = path.startsWith("/v1/") ? (segments[0] ?? "service") : "service";
+    const words = segments.map((s) => (s.startsWith("{") ? `By${camel(s.slice(1, -1))}` : camel(s)));
+    for (const method of ["get", "put", "post", "delete", "patch"]) {
+      const op = item[method] as Record<string, unknown> | undefined;
+      if (op === undefined) continue;
+      op.operationId = method + (words.length > 0 ? words.join("") : "Index");
+      op.tags = [tag];
+    }
+  }
+  return doc;
 }
 
 function document() {
@@ -341,6 +364,14 @@ function document() {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
         post: operation({ summary: "Crash a peer (fault injection)", errors: ["401", "403", "404"] }),
       },
+      "/v1/admin/peers/{id}/clock": {
+        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
+        post: operation({
+          summary: "Run a peer's clock ahead of (or behind) real time, in every group (fault injection)",
+          body: ClockBody,
+          errors: ["400", "401", "403", "404"],
+        }),
+      },
       "/v1/admin/peers/{id}/restart": {
         parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
         post: operation({ summary: "Restart a peer from storage (fault injection)", errors: ["401", "403", "404"] }),
@@ -377,6 +408,24 @@ function document() {
       },
       "/openapi.json": {
         get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
+      },
+      "/": {
+        get: {
+          summary: "An index of the service: version and links (OpenAPI, dashboard, health, metrics)",
+          security: [],
+          responses: { "200": { description: "index" } },
+        },
+      },
+      "/problems/{name}": {
+        parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
+        get: {
+          summary: "The page a problem's type URI names: what the error means and what to do (JSON, or HTML)",
+          security: [],
+          responses: { "200": { description: "the explanation" }, "404": { description: "no such problem type" } },
+        },
+      },
+      "/dashboard": {
+        get: { summary: "A page of the cluster's groups", security: [], responses: { "200": { description: "HTML" } } },
       },
     },
   };

@@ -104,9 +104,29 @@ describe("openapi", () => {
       "/readyz",
       "/metrics",
       "/openapi.json",
+      "/v1/queues",
+      "/v1/queues/{queue}/peek",
+      "/v1/queues/{queue}/purge",
+      "/v1/locks",
+      "/v1/admin/peers/{id}/clock",
+      "/",
+      "/problems/{name}",
+      "/dashboard",
     ]) {
       expect(doc.paths[path], path).toBeDefined();
     }
+    // Every operation has a tag and an operationId, unique across the document (what client generators need).
+    const ids: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item as Record<string, { operationId?: string; tags?: string[] }>)) {
+        if (!["get", "put", "post", "delete", "patch"].includes(method)) continue;
+        expect(op.operationId, `${method} ${path}`).toMatch(/^[a-z]+[A-Za-z0-9]*$/);
+        expect(op.tags?.length, `${method} ${path}`).toBe(1);
+        ids.push(op.operationId as string);
+      }
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toContain("postLocksByResourceAcquire");
     const acquire = doc.paths["/v1/locks/{resource}/acquire"]?.post?.requestBody?.content["application/json"]?.schema;
     expect(acquire).toMatchObject({
       type: "object",
