@@ -11,7 +11,18 @@ import type { Env } from "../env.js";
 import { cacheNodeStub, peerStub } from "../groups.js";
 import { readBody } from "../http.js";
 import { problem } from "../problem.js";
-import { CachePartitionBody, ClockBody, PartitionBody } from "../schemas.js";
+import {
+  CachePartitionBody,
+  type CachePartitionReply,
+  ClockBody,
+  type ClockReply,
+  type CrashReply,
+  type HealReply,
+  PartitionBody,
+  type PartitionReply,
+  type Reply,
+  type RestartReply,
+} from "../schemas.js";
 
 /** Fault injection (FAULT_INJECTION=true only): partitions, crashes and restarts of peers. */
 export const admin = new Hono<{ Bindings: Env }>();
@@ -45,7 +56,7 @@ admin.post("/partition", async (c) => {
       }),
     ),
   );
-  return c.json({ partitioned: body.value.sides });
+  return c.json({ partitioned: body.value.sides } satisfies Reply<typeof PartitionReply>);
 });
 
 admin.post("/heal", async (c) => {
@@ -55,7 +66,7 @@ admin.post("/heal", async (c) => {
     ...ids.map((id) => everyGroup(c.env, id, (peer, name) => peer.setBlocked(name, []))),
     ...Array.from({ length: nodes }, (_, i) => cacheNodeStub(c.env, `n${i + 1}`).setBlocked(`n${i + 1}`, [])),
   ]);
-  return c.json({ healed: true });
+  return c.json({ healed: true } satisfies Reply<typeof HealReply>);
 });
 
 /** Cache node faults: `crash` (loses its memory: lines and stats; dirty values stay), `restart`. */
@@ -76,21 +87,21 @@ admin.post("/cache/:node/partition", async (c) => {
   if (!body.ok) return body.response;
   const peers = body.value.peers?.map((p) => parsePeerId(p) as number) ?? genesisVoters(clusterShape(c.env));
   await cacheNodeStub(c.env, node).setBlocked(node, peers);
-  return c.json({ node, blocked: peers.map((p) => `p${p}`) });
+  return c.json({ node, blocked: peers.map((p) => `p${p}`) } satisfies Reply<typeof CachePartitionReply>);
 });
 
 admin.post("/peers/:id/crash", async (c) => {
   const id = parsePeerId(c.req.param("id"));
   if (id === undefined) return problem("not-found", `no peer ${c.req.param("id")}`);
   await everyGroup(c.env, id, (peer, name) => peer.crash(name));
-  return c.json({ crashed: `p${id}` });
+  return c.json({ crashed: `p${id}` } satisfies Reply<typeof CrashReply>);
 });
 
 admin.post("/peers/:id/restart", async (c) => {
   const id = parsePeerId(c.req.param("id"));
   if (id === undefined) return problem("not-found", `no peer ${c.req.param("id")}`);
   await everyGroup(c.env, id, (peer, name) => peer.restart(name));
-  return c.json({ restarted: `p${id}` });
+  return c.json({ restarted: `p${id}` } satisfies Reply<typeof RestartReply>);
 });
 
 /** The peer's clock runs `offsetMs` ahead of (or behind) real time from now on, in every group; 0 restores it. */
@@ -101,5 +112,5 @@ admin.post("/peers/:id/clock", async (c) => {
   if (!body.ok) return body.response;
   const { offsetMs } = body.value;
   await everyGroup(c.env, id, (peer, name) => peer.setClockOffset(name, offsetMs));
-  return c.json({ peer: `p${id}`, offsetMs });
+  return c.json({ peer: `p${id}`, offsetMs } satisfies Reply<typeof ClockReply>);
 });

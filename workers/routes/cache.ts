@@ -6,7 +6,14 @@ import { cacheNodeStub } from "../groups.js";
 import { noQuorum, pathName, readBody } from "../http.js";
 import { requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
-import { CachePutBody } from "../schemas.js";
+import {
+  type CacheDeleteReply,
+  type CacheGetReply,
+  type CacheNodeReply,
+  CachePutBody,
+  type CachePutReply,
+  type Reply,
+} from "../schemas.js";
 
 /** A cached value's serialized size limit: like a queue message's, well inside one Raft entry. */
 const MAX_VALUE_BYTES = 128 * 1024;
@@ -20,7 +27,7 @@ cache.get("/nodes/:node", async (c) => {
   if (node === undefined) return unknownNode(c, c.req.param("node"));
   const info = await cacheNodeStub(c.env, node).info(node);
   if (info === null) return noQuorum(`cache node ${node} is down`);
-  return c.json(info);
+  return c.json(info satisfies Reply<typeof CacheNodeReply>);
 });
 
 cache.get("/:key", async (c) => {
@@ -32,7 +39,7 @@ cache.get("/:key", async (c) => {
   if (reply.type === "unavailable") return unavailable(reply);
   if (reply.type === "absent") return problem("not-found", `no cached value for ${key.value}`);
   const { value, state, hit } = reply;
-  return c.json({ key: key.value, value: JSON.parse(value), node, state, hit });
+  return c.json({ key: key.value, value: JSON.parse(value), node, state, hit } satisfies Reply<typeof CacheGetReply>);
 });
 
 cache.put("/:key", async (c) => {
@@ -52,7 +59,7 @@ cache.put("/:key", async (c) => {
   }
   const reply = await cacheNodeStub(c.env, node).put(node, key.value, value, propagation, requestIdOf(c));
   if (reply.type === "unavailable") return unavailable(reply);
-  return c.json({ key: key.value, node, state: reply.state });
+  return c.json({ key: key.value, node, state: reply.state } satisfies Reply<typeof CachePutReply>);
 });
 
 cache.delete("/:key", async (c) => {
@@ -62,7 +69,7 @@ cache.delete("/:key", async (c) => {
   if (typeof node !== "string") return node;
   const reply = await cacheNodeStub(c.env, node).delete(node, key.value, requestIdOf(c));
   if (reply.type === "unavailable") return unavailable(reply);
-  return c.json({ deleted: reply.existed });
+  return c.json({ deleted: reply.existed } satisfies Reply<typeof CacheDeleteReply>);
 });
 
 /** The node a request names (`?node=`, else `x-cache-node`, else n1), or the 404 answer. */

@@ -9,7 +9,7 @@ import { noQuorum, readBody } from "../http.js";
 import { addressOf, nodeConfig } from "../node/book.js";
 import { announce } from "../node/gossip.js";
 import { problem } from "../problem.js";
-import { PeerBody } from "../schemas.js";
+import { type ClusterStatusReply, type GroupStatus, type MembershipReply, PeerBody, type Reply } from "../schemas.js";
 
 export const cluster = new Hono<{ Bindings: Env }>();
 
@@ -34,7 +34,7 @@ async function statusOf(env: Env, group: number, id: number): Promise<PeerStatus
 }
 
 /** The group as its leader sees it (the leader of the highest term, if several think they lead). */
-export async function describeGroup(env: Env, group: number) {
+export async function describeGroup(env: Env, group: number): Promise<Reply<typeof GroupStatus>> {
   const statuses = await groupStatus(env, group);
   const live = statuses.filter((s): s is PeerStatus => s !== null);
   const leader = live.filter((s) => s.role === "leader").sort((a, b) => b.term - a.term)[0];
@@ -63,7 +63,7 @@ export async function describeGroup(env: Env, group: number) {
 cluster.get("/", async (c) => {
   const { groups } = clusterShape(c.env);
   const all = await Promise.all(Array.from({ length: groups }, (_, g) => describeGroup(c.env, g)));
-  return c.json({ groups: all });
+  return c.json({ groups: all } satisfies Reply<typeof ClusterStatusReply>);
 });
 
 /** Adds a peer to every group: a learner first, promoted by each leader once caught up. */
@@ -99,7 +99,8 @@ export async function changeEveryGroup(env: Env, cc: ConfChange): Promise<boolea
 
 async function changeResponse(env: Env, cc: ConfChange): Promise<Response> {
   if (!(await changeEveryGroup(env, cc))) return noQuorum("not every group could accept the membership change");
-  return new Response(JSON.stringify({ accepted: true, change: cc.type, peer: `p${cc.node}` }), {
+  const reply = { accepted: true, change: cc.type, peer: `p${cc.node}` } satisfies Reply<typeof MembershipReply>;
+  return new Response(JSON.stringify(reply), {
     status: 202,
     headers: { "content-type": "application/json" },
   });

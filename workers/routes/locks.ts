@@ -7,7 +7,20 @@ import { callGroup, groupOf } from "../groups.js";
 import { noQuorum, pathName, readBody, validate } from "../http.js";
 import { requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
-import { AcquireBody, LockListQuery, ReleaseBody, RenewBody } from "../schemas.js";
+import {
+  AcquireBody,
+  type DeadlockProblem,
+  type GrantReply,
+  type LockConflictProblem,
+  LockListQuery,
+  type LockListReply,
+  type LockViewReply,
+  ReleaseBody,
+  type ReleaseReply,
+  RenewBody,
+  type RenewReply,
+  type Reply,
+} from "../schemas.js";
 
 /** How long the Worker looks for a leader that can commit before answering 503. */
 const LEADER_DEADLINE_MS = 4000;
@@ -75,7 +88,7 @@ locks.get("/", async (c) => {
       .slice(0, MAX_LISTED_LOCKS)
       .map(({ resource, mode, holders, waiters }) => ({ resource, mode, holders, waiters })),
     truncated,
-  });
+  } satisfies Reply<typeof LockListReply>);
 });
 
 /** Sends the request to the leader of the resource's group and maps the answer to HTTP. */
@@ -90,45 +103,51 @@ async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Res
   return toResponse(out.value, Date.now() - startedAt);
 }
 
+/** The extension members of the 409s (workers/schemas.ts documents them). */
+type ConflictFields = Pick<Reply<typeof LockConflictProblem>, "holders" | "waitedMs">;
+type DeadlockFields = Pick<Reply<typeof DeadlockProblem>, "cycle">;
+
 /** `waitedMs`: how long this request took, which for a 409 after waiting is how long it waited. */
 function toResponse(reply: LockReply, waitedMs: number): Response {
   switch (reply.type) {
     case "granted": {
       const { resource, owner, mode, fencingToken, expiresAt } = reply;
-      return Response.json({ resource, owner, mode, fencingToken, expiresAt });
+      return Response.json({ resource, owner, mode, fencingToken, expiresAt } satisfies Reply<typeof GrantReply>);
     }
     case "conflict":
       return problem("lock-conflict", `${reply.resource} is held by others`, {
-        extra: { holders: reply.holders, waitedMs: 0 },
+        extra: { holders: reply.holders, waitedMs: 0 } satisfies ConflictFields,
       });
     case "timedOut":
       return problem("lock-conflict", `${reply.resource} is still held by others after waiting ${waitedMs} ms`, {
-        extra: { holders: reply.holders, waitedMs },
+        extra: { holders: reply.holders, waitedMs } satisfies ConflictFields,
       });
     case "deadlock":
-      return problem("deadlock", `waiting for ${reply.resource} would deadlock`, { extra: { cycle: reply.cycle } });
+      return problem("deadlock", `waiting for ${reply.resource} would deadlock`, {
+        extra: { cycle: reply.cycle } satisfies DeadlockFields,
+      });
     case "withdrawn":
-      return Response.json({ released: false, withdrawn: true });
+      return Response.json({ released: false, withdrawn: true } satisfies Reply<typeof ReleaseReply>);
     case "cancelled":
       if ("reason" in reply && reply.reason === "withdrawn") {
         return problem("lock-conflict", `the wait for ${reply.resource} was withdrawn by a release of ${reply.owner}`, {
-          extra: { holders: [], waitedMs },
+          extra: { holders: [], waitedMs } satisfies ConflictFields,
         });
       }
       if ("cycle" in reply) {
         return problem("deadlock", `the wait for ${reply.resource} closed a deadlock`, {
-          extra: { cycle: reply.cycle },
+          extra: { cycle: reply.cycle } satisfies DeadlockFields,
         });
       }
       return noQuorum();
     case "released":
-      return Response.json({ released: true });
+      return Response.json({ released: true } satisfies Reply<typeof ReleaseReply>);
     case "renewed":
-      return Response.json({ expiresAt: reply.expiresAt });
+      return Response.json({ expiresAt: reply.expiresAt } satisfies Reply<typeof RenewReply>);
     case "notHolder":
       return problem("not-holder", `${reply.owner} does not hold ${reply.resource}`);
     case "view":
-      return Response.json(reply.view);
+      return Response.json(reply.view satisfies Reply<typeof LockViewReply>);
     default:
       // A held request lost contact with its group (or an answer that cannot happen here).
       return noQuorum("the outcome of the request could not be confirmed");

@@ -10,14 +10,27 @@ import { KEYED_RECEIVE_MAX_BYTES, keyedSeed, requestIdOf } from "../idempotency.
 import { problem } from "../problem.js";
 import {
   AckBody,
+  type AckReply,
+  type DeleteQueueReply,
   EnqueueBody,
+  type EnqueueReply,
   ExtendBody,
+  type ExtendReply,
   NackBody,
+  type NackReply,
   PeekBody,
+  type PeekReply,
   PurgeBody,
+  type PurgeReply,
   QueueConfigBody,
+  type QueueConfigReply,
+  type QueueListReply,
+  type QueueStatsReply,
   ReceiveBody,
+  type ReceiveReply,
   RedriveBody,
+  type RedriveReply,
+  type Reply,
 } from "../schemas.js";
 
 const LEADER_DEADLINE_MS = 4000;
@@ -128,7 +141,9 @@ queues.post("/:queue/messages", async (c) => {
   }
   const shardOf = new Map<string, number>();
   for (const r of replies) if (r?.type === "enqueued") for (const m of r.messages) shardOf.set(m.id, m.shard);
-  return c.json({ messages: withIds.map((m) => ({ id: m.id, shard: shardOf.get(m.id) ?? m.shard })) });
+  return c.json({
+    messages: withIds.map((m) => ({ id: m.id, shard: shardOf.get(m.id) ?? m.shard })),
+  } satisfies Reply<typeof EnqueueReply>);
 });
 
 /** Rotates the first shard of receives in this isolate, so no shard starves. */
@@ -192,7 +207,7 @@ queues.post("/:queue/receive", async (c) => {
       attempts: m.attempts,
       enqueuedAt: m.enqueuedAt,
     })),
-  });
+  } satisfies Reply<typeof ReceiveReply>);
 });
 
 /** ack / nack / extend: receipts go to their shard's group; unknown receipts count as not done. */
@@ -234,7 +249,7 @@ queues.post("/:queue/ack", async (c) => {
     shard,
     receipts,
   }));
-  return n === undefined ? noQuorum() : c.json({ acked: n });
+  return n === undefined ? noQuorum() : c.json({ acked: n } satisfies Reply<typeof AckReply>);
 });
 
 queues.post("/:queue/nack", async (c) => {
@@ -250,7 +265,7 @@ queues.post("/:queue/nack", async (c) => {
     receipts,
     ...(delayMs !== undefined ? { delayMs } : {}),
   }));
-  return n === undefined ? noQuorum() : c.json({ released: n });
+  return n === undefined ? noQuorum() : c.json({ released: n } satisfies Reply<typeof NackReply>);
 });
 
 queues.post("/:queue/extend", async (c) => {
@@ -266,7 +281,7 @@ queues.post("/:queue/extend", async (c) => {
     receipts,
     visibilityMs,
   }));
-  return n === undefined ? noQuorum() : c.json({ extended: n });
+  return n === undefined ? noQuorum() : c.json({ extended: n } satisfies Reply<typeof ExtendReply>);
 });
 
 queues.post("/:queue/redrive", async (c) => {
@@ -291,7 +306,7 @@ queues.post("/:queue/redrive", async (c) => {
       left -= reply.moved;
     }
   }
-  return c.json({ moved });
+  return c.json({ moved } satisfies Reply<typeof RedriveReply>);
 });
 
 queues.put("/:queue", async (c) => {
@@ -313,7 +328,11 @@ queues.put("/:queue", async (c) => {
   );
   const done = replies.find((r) => r?.type === "configured");
   if (replies.some((r) => r === undefined) || done?.type !== "configured") return noQuorum();
-  return c.json({ queue: queue.value, maxAttempts: done.maxAttempts, visibilityMs: done.visibilityMs });
+  return c.json({
+    queue: queue.value,
+    maxAttempts: done.maxAttempts,
+    visibilityMs: done.visibilityMs,
+  } satisfies Reply<typeof QueueConfigReply>);
 });
 
 queues.get("/:queue", async (c) => {
@@ -337,7 +356,7 @@ queues.get("/:queue", async (c) => {
     delayed: sum("delayed"),
     dlq: sum("dlq"),
     shards: shards.map(({ shard, visible, inflight }) => ({ shard, visible, inflight })),
-  });
+  } satisfies Reply<typeof QueueStatsReply>);
 });
 
 /** Every queue any group knows (messages, a DLQ or a config), counts summed over its shards. */
@@ -358,7 +377,9 @@ queues.get("/", async (c) => {
       byName.set(q.queue, sum);
     }
   }
-  return c.json({ queues: [...byName.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0)) });
+  return c.json({
+    queues: [...byName.values()].sort((a, b) => (a.queue < b.queue ? -1 : a.queue > b.queue ? 1 : 0)),
+  } satisfies Reply<typeof QueueListReply>);
 });
 
 /** Visible messages without delivering them: a read on each group's leader (ReadIndex), no log entry. */
@@ -384,7 +405,7 @@ queues.post("/:queue/peek", async (c) => {
       attempts: m.attempts,
       enqueuedAt: m.enqueuedAt,
     })),
-  });
+  } satisfies Reply<typeof PeekReply>);
 });
 
 /** Drops every message of the queue (visible, in flight, delayed) on every shard; its DLQ stays. */
@@ -409,7 +430,7 @@ queues.post("/:queue/purge", async (c) => {
     if (r?.type !== "purged") return noQuorum();
     purged += r.purged;
   }
-  return c.json({ purged });
+  return c.json({ purged } satisfies Reply<typeof PurgeReply>);
 });
 
 /** Forgets the queue, its DLQ and its config on every group holding its shards; a later send re-creates it. */
@@ -423,5 +444,5 @@ queues.delete("/:queue", async (c) => {
     ),
   );
   if (replies.some((r) => r?.type !== "deleted")) return noQuorum();
-  return c.json({ deleted: true });
+  return c.json({ deleted: true } satisfies Reply<typeof DeleteQueueReply>);
 });
