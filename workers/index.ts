@@ -12,6 +12,7 @@ import { problem, problemPage } from "./problem.js";
 import { admin } from "./routes/admin.js";
 import { cache } from "./routes/cache.js";
 import { cluster } from "./routes/cluster.js";
+import { dashboard } from "./routes/dashboard.js";
 import { internal } from "./routes/internal.js";
 import { locks } from "./routes/locks.js";
 import { queues } from "./routes/queues.js";
@@ -58,6 +59,7 @@ app.get("/problems/:name", (c) => {
 });
 
 app.get("/dashboard", (c) => c.html(DASHBOARD_HTML));
+app.route("/dashboard", dashboard);
 
 app.get("/healthz", (c) => c.json({ ok: true }));
 

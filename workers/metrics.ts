@@ -64,6 +64,11 @@ export const recordRequests: MiddlewareHandler<{ Bindings: Env }> = async (c, ne
   );
 };
 
+/** This isolate's request metrics alone, as Prometheus text (the dashboard's throughput and latency). */
+export function renderHttpMetrics(): string {
+  return http.render();
+}
+
 /** How long a scrape waits for a group's leader before leaving that group's counters out. */
 const LEADER_DEADLINE_MS = 1000;
 
@@ -223,7 +228,7 @@ function leaderMetrics(out: Registry, group: string, r: LeaderReport): void {
 }
 
 /** The queue counters and depths of `group`'s shards, from its leader; undefined when no leader answered. */
-async function queueReport(env: Env, group: number): Promise<QueueReport | undefined> {
+export async function queueReport(env: Env, group: number): Promise<QueueReport | undefined> {
   const r = await callGroup(
     env,
     group,
