@@ -1,5 +1,6 @@
 // Typed errors: one class per problem type of the service (shared/API.md), built from the
 // RFC 9457 body by errorFromProblem, plus NetworkError when no HTTP answer came back.
+import type { LockHolder } from "./types.js";
 
 /** The problem body as the service sends it; extra members (holders, cycle, ...) vary by type. */
 export interface Problem {
@@ -58,12 +59,6 @@ export class PayloadTooLargeError extends SyncError {
 /** 504 `timeout`: the outcome is unknown; the client retries it under the same Idempotency-Key. */
 export class RequestTimeoutError extends SyncError {
   override name = "RequestTimeoutError";
-}
-
-export interface LockHolder {
-  owner: string;
-  mode: "exclusive" | "shared";
-  expiresAt: number;
 }
 
 /** 409 `lock-conflict`: not granted within waitMs (0 for a try-lock). */

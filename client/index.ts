@@ -8,7 +8,6 @@ export {
   IdempotencyKeyReusedError,
   LeaseLostError,
   LockConflictError,
-  type LockHolder,
   MethodNotAllowedError,
   NetworkError,
   NoQuorumError,

@@ -10,20 +10,26 @@ import type {
   CacheGetReply,
   CacheNodeReply,
   CachePutReply,
+  ClockReply,
   ClusterStatus,
+  CrashReply,
   DeleteQueueReply,
   ExtendReply,
   Grant,
+  HealReply,
   LockList,
   LockView,
   MembershipReply,
   Message,
   NackReply,
+  PartitionReply,
   PeekedMessage,
+  PeekReply,
   PeekRequest,
   PurgeReply,
   QueueConfig,
   QueueConfigRequest,
+  QueueList,
   QueueStats,
   QueueSummary,
   ReceiveReply,
@@ -33,6 +39,7 @@ import type {
   ReleaseReply,
   RenewReply,
   RenewRequest,
+  RestartReply,
   SendMessage,
   SendReply,
 } from "./types.js";
@@ -120,13 +127,13 @@ export class Queues {
   }
 
   async list(options: Cancellable = {}): Promise<QueueSummary[]> {
-    return (await this.http.call<{ queues: QueueSummary[] }>("GET", QUEUES, options)).queues;
+    return (await this.http.call<QueueList>("GET", QUEUES, options)).queues;
   }
 
   /** Visible messages without delivering them (no receipt, no attempt counted). */
   async peek(queue: string, request: PeekRequest & Cancellable = {}): Promise<PeekedMessage[]> {
     const { signal, ...body } = request;
-    const reply = await this.http.call<{ messages: PeekedMessage[] }>("POST", `${QUEUES}/${seg(queue)}/peek`, {
+    const reply = await this.http.call<PeekReply>("POST", `${QUEUES}/${seg(queue)}/peek`, {
       body,
       signal,
     });
@@ -208,23 +215,23 @@ export class Cluster {
 export class Admin {
   constructor(private readonly http: Transport) {}
 
-  partition(sides: string[][], options: Cancellable = {}): Promise<{ partitioned: string[][] }> {
+  partition(sides: string[][], options: Cancellable = {}): Promise<PartitionReply> {
     return this.http.call("POST", "/v1/admin/partition", { body: { sides }, ...options });
   }
 
-  heal(options: Cancellable = {}): Promise<{ healed: boolean }> {
+  heal(options: Cancellable = {}): Promise<HealReply> {
     return this.http.call("POST", "/v1/admin/heal", options);
   }
 
-  crash(peerId: string, options: Cancellable = {}): Promise<{ crashed: string }> {
+  crash(peerId: string, options: Cancellable = {}): Promise<CrashReply> {
     return this.http.call("POST", `/v1/admin/peers/${seg(peerId)}/crash`, options);
   }
 
-  restart(peerId: string, options: Cancellable = {}): Promise<{ restarted: string }> {
+  restart(peerId: string, options: Cancellable = {}): Promise<RestartReply> {
     return this.http.call("POST", `/v1/admin/peers/${seg(peerId)}/restart`, options);
   }
 
-  clock(peerId: string, offsetMs: number, options: Cancellable = {}): Promise<{ peer: string; offsetMs: number }> {
+  clock(peerId: string, offsetMs: number, options: Cancellable = {}): Promise<ClockReply> {
     return this.http.call("POST", `/v1/admin/peers/${seg(peerId)}/clock`, { body: { offsetMs }, ...options });
   }
 }
