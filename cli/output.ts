@@ -3,7 +3,7 @@
 // `syncctl --json ... | jq` never sees an error message as data.
 import { CommanderError } from "commander";
 import { table } from "../bench/stats.js";
-import { SyncError } from "../client/index.js";
+import { NetworkError, SyncError } from "../client/index.js";
 import type { Io } from "./context.js";
 import { UsageError } from "./values.js";
 
@@ -33,12 +33,22 @@ export function problemOf(err: unknown): Problem {
   if (err instanceof SyncError) {
     // NetworkError is a SyncError with status 0 (no answer): no status to show.
     const status = err.status === 0 ? undefined : err.status;
-    return { ...err.problem, type: err.problem.type ?? err.type, title: err.title, status, detail: err.detail };
+    const detail = err instanceof NetworkError ? causes(err.cause).join(": ") : err.detail;
+    return { ...err.problem, type: err.problem.type ?? err.type, title: err.title, status, detail };
   }
   if (err instanceof UsageError || err instanceof CommanderError) {
     return { type: "usage", title: "Usage error", detail: commanderText(err.message) };
   }
   return { type: "internal", title: "Unexpected error", detail: err instanceof Error ? err.message : String(err) };
+}
+
+/** "fetch failed: connect ECONNREFUSED 127.0.0.1:8787": the messages of an error and of its causes. */
+function causes(err: unknown): string[] {
+  const out: string[] = [];
+  for (let e = err; e !== undefined && e !== null && out.length < 5; e = e instanceof Error ? e.cause : undefined) {
+    out.push(e instanceof Error ? e.message : String(e));
+  }
+  return out;
 }
 
 /** Fields of a problem worth showing beyond its title and detail (holders, cycle, waitedMs, ...). */

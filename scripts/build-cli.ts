@@ -14,7 +14,10 @@ await build({
   format: "esm",
   // package.json's engines: syncctl runs wherever the package installs.
   target: "node20",
-  banner: { js: "#!/usr/bin/env node" },
+  // commander is CommonJS and requires node:events and friends; an ESM bundle has no `require` of its own.
+  banner: {
+    js: '#!/usr/bin/env node\nimport { createRequire } from "node:module";\nconst require = createRequire(import.meta.url);',
+  },
   logLevel: "warning",
 });
 chmodSync(outfile, 0o755);

@@ -85,7 +85,10 @@ describe("exit status of whole runs", () => {
     const ran = await syncctl(["--json", "cluster", "status"], { fetch: refused });
     expect(ran.code).toBe(3);
     expect(ran.stdout).toBe("");
-    expect(JSON.parse(ran.stderr)).toMatchObject({ type: "network", detail: "fetch failed" });
+    expect(JSON.parse(ran.stderr)).toMatchObject({
+      type: "network",
+      detail: "fetch failed: connect ECONNREFUSED 127.0.0.1:1",
+    });
   });
 
   it("a retry that succeeds is 0", async () => {
