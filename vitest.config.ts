@@ -1,7 +1,7 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-// One `vitest run` runs every project; pick one with `--project unit|cluster|workers`.
+// One `vitest run` runs every project; pick one with `--project unit|cluster|browser|workers`.
 export default defineConfig({
   test: {
     // `npm run coverage`: the unit project (Raft core, models, both simulators' seeds) over the pure logic in shared/.
@@ -20,7 +20,7 @@ export default defineConfig({
           name: "unit",
           environment: "node",
           include: ["test/**/*.test.ts"],
-          exclude: ["test/workers/**", "test/cluster/**", "**/node_modules/**"],
+          exclude: ["test/workers/**", "test/cluster/**", "test/browser/**", "**/node_modules/**"],
         },
       },
       {
@@ -30,6 +30,15 @@ export default defineConfig({
           environment: "node",
           include: ["test/cluster/**/*.test.ts"],
           testTimeout: 120_000,
+        },
+      },
+      {
+        // The dashboard in Debian's Chromium (playwright-core) against a real `npm start` server.
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          testTimeout: 60_000,
         },
       },
       {

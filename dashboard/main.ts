@@ -11,6 +11,7 @@ import { adminBlocked, cacheView, groupsView, locksView, queuesView, sparklinesV
 
 const WINDOW = 60;
 const RECONNECT_MS = 1000;
+const MAX_NOTICES = 4;
 
 let latest: Snapshot | undefined;
 let previous: Snapshot | undefined;
@@ -25,10 +26,14 @@ function setStatus(text: string, cls = ""): void {
   el.className = cls;
 }
 
+/** Adds a line to the log of actions (newest first; the last few kept). */
 function notice(text: string, cls = ""): void {
-  const el = document.getElementById("notice") as HTMLElement;
-  el.textContent = text;
-  el.className = cls;
+  const log = document.getElementById("notices") as HTMLElement;
+  const line = document.createElement("li");
+  line.textContent = `${new Date().toLocaleTimeString()} ${text}`;
+  line.className = cls;
+  log.prepend(line);
+  while (log.children.length > MAX_NOTICES) log.lastElementChild?.remove();
 }
 
 function render(): void {

@@ -68,16 +68,26 @@ export function locksView(snap: Snapshot): Child[] {
   if (!snap.locks.ok) return [unavailable("locks", snap.locks) as HTMLElement];
   const { locks, truncated } = snap.locks.value;
   if (locks.length === 0) return [h("p", { class: "muted" }, "no lock held or waited for")];
-  const graph = waitForGraph(locks);
+  const { edges } = waitForGraph(locks);
+  // Only owners that wait or are waited for: the table lists the rest.
+  const owners = [...new Set(edges.flatMap((e) => [e.waiter, e.holder]))].sort();
   return [
     h(
-      "table",
-      { class: "locks" },
-      h("tr", {}, h("th", {}, "resource"), h("th", {}, "mode"), h("th", {}, "holders"), h("th", {}, "waiting")),
-      ...locks.map((l) => lockRow(l, snap.at)),
+      "div",
+      { class: "row" },
+      h(
+        "div",
+        {},
+        h(
+          "table",
+          { class: "locks" },
+          h("tr", {}, h("th", {}, "resource"), h("th", {}, "mode"), h("th", {}, "holders"), h("th", {}, "waiting")),
+          ...locks.map((l) => lockRow(l, snap.at)),
+        ),
+        truncated ? h("p", { class: "muted" }, "(the first 1000 locks)") : null,
+      ),
+      edges.length === 0 ? h("p", { class: "muted" }, "nobody waits") : graphView(owners, edges),
     ),
-    truncated ? h("p", { class: "muted" }, "(the first 1000 locks)") : null,
-    graph.edges.length === 0 ? null : graphView(graph.owners, graph.edges),
   ];
 }
 
@@ -109,8 +119,8 @@ function lockRow(l: LockEntry, now: number): HTMLElement {
 
 /** Owners on a circle, an arrow from each waiter to each holder it waits for; red along a cycle. */
 function graphView(owners: string[], edges: GraphEdge[]): SVGSVGElement {
-  const size = 320;
-  const r = size / 2 - 50;
+  const size = 240;
+  const r = size / 2 - 36;
   const at = new Map(
     owners.map((o, i) => {
       const angle = (2 * Math.PI * i) / owners.length - Math.PI / 2;
@@ -244,7 +254,12 @@ export function sparklinesView(samples: readonly Sample[], window: number): Node
       "figure",
       { class: "spark", "data-series": name },
       sparkline(values, window),
-      h("figcaption", {}, `${name}: ${fmt(last)}${last === undefined ? "" : unit}`),
+      h(
+        "figcaption",
+        {},
+        `${name}: ${last === undefined ? "–" : `${fmt(last)}${unit}`}`,
+        h("span", { class: "muted" }, ` (peak ${fmt(Math.max(0, ...values.map((v) => v ?? 0)))}${unit})`),
+      ),
     );
   });
 }
