@@ -39,6 +39,8 @@ export const MAX_WAIT_MS = 20_000;
 const DEFAULT_VISIBILITY_MS = 30_000;
 const MAX_NACK_DELAY_MS = 43_200_000;
 const RECEIVE_BACKOFF: BackoffOptions = { baseMs: 200, maxMs: 10_000 };
+/** Pause after empty answers, growing while the queue stays empty (a short waitMs would otherwise spin). */
+const IDLE_BACKOFF: BackoffOptions = { baseMs: 50, maxMs: 1000 };
 const NACK_BACKOFF: BackoffOptions = { baseMs: 1000, maxMs: 60_000 };
 
 /** A message received and not yet acked or nacked by this consumer. */
@@ -111,10 +113,11 @@ export async function consume(
         return r.extended;
       };
       try {
-        if ((await extendOne(due)) < due.length && due.length > 1) {
-          // Some receipt went stale: ask one by one to learn which.
-          await Promise.all(due.map(async (h) => ((await extendOne([h])) === 1 ? confirm(h) : lapse(h))));
-        } else for (const h of due) confirm(h);
+        const extended = await extendOne(due);
+        if (extended === due.length) for (const h of due) confirm(h);
+        else if (due.length === 1) lapse(due[0] as Held);
+        // Some receipt went stale (redelivered elsewhere, or acked): ask one by one to learn which.
+        else await Promise.all(due.map(async (h) => ((await extendOne([h])) === 1 ? confirm(h) : lapse(h))));
       } catch (err) {
         report(err); // the timers stand: a message whose visibility runs out is told so
       }
@@ -166,7 +169,7 @@ export async function consume(
   };
 
   let fatal: { error: unknown } | undefined;
-  for (let failures = 0; !stop.signal.aborted; ) {
+  for (let failures = 0, empties = 0; !stop.signal.aborted; ) {
     if (waiting.length > 0 || running.size >= concurrency) {
       await nextChange();
       continue;
@@ -182,6 +185,13 @@ export async function consume(
         signal: stop.signal,
       });
       failures = 0;
+      if (messages.length === 0) {
+        // A long poll that waited is its own pause; an answer that came back at once is not.
+        const left = backoffDelay(empties++, IDLE_BACKOFF) - (Date.now() - sentAt);
+        if (left > 0) await sleep(left, stop.signal).catch(() => undefined);
+        continue;
+      }
+      empties = 0;
     } catch (err) {
       if (stop.signal.aborted) break;
       if (isPermanent(err)) {
