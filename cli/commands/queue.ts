@@ -1,4 +1,4 @@
-// syncctl queue send|receive|ack|nack|stats|redrive|peek|purge|list|delete
+// syncctl queue send|receive|ack|nack|stats|config|redrive|peek|purge|list|delete
 import { Argument, type Command, Option } from "commander";
 import type { Context } from "../context.js";
 import { example } from "../help.js";
@@ -128,6 +128,25 @@ export function registerQueue(program: Command, ctx: Context): void {
         );
         return `${head}\n\n${shards}`;
       });
+    });
+
+  queue
+    .command("config <queue>")
+    .description("set how many deliveries a message gets before the dead-letter queue, and the default visibility")
+    .addOption(
+      new Option("--max-attempts <n>", "deliveries before <queue>.dlq, 1..1000 (default 5)").argParser(integer),
+    )
+    .addOption(new Option("--visibility-ms <ms>", "default visibility timeout, 1000..43200000").argParser(integer))
+    .addHelpText("after", example("syncctl queue config jobs --max-attempts 3 --visibility-ms 60000"))
+    .action(async (name: string, o: { maxAttempts?: number; visibilityMs?: number }) => {
+      const config = await ctx.client.queues.configure(name, o);
+      ctx.out.result(config, () =>
+        fields([
+          ["queue", config.queue],
+          ["maxAttempts", String(config.maxAttempts)],
+          ["visibilityMs", String(config.visibilityMs)],
+        ]),
+      );
     });
 
   queue

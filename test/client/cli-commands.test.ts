@@ -231,7 +231,7 @@ describe("queue", () => {
     expect(empty.requests).toHaveLength(0);
   });
 
-  it("nack, redrive, peek, purge, list, delete, stats", async () => {
+  it("nack, config, redrive, peek, purge, list, delete, stats", async () => {
     const routes = {
       "POST /v1/queues/jobs/nack": { body: { released: 1 } },
       "POST /v1/queues/jobs/redrive": { body: { moved: 7 } },
@@ -240,6 +240,7 @@ describe("queue", () => {
       },
       "GET /v1/queues": { body: { queues: [{ queue: "jobs", visible: 3, inflight: 1, delayed: 0, dlq: 2 }] } },
       "DELETE /v1/queues/jobs": { body: { deleted: true } },
+      "PUT /v1/queues/jobs": { body: { queue: "jobs", maxAttempts: 1, visibilityMs: 30000 } },
       "GET /v1/queues/jobs": {
         body: {
           queue: "jobs",
@@ -254,6 +255,9 @@ describe("queue", () => {
     const nack = await syncctl(["queue", "nack", "jobs", "0:1:1", "--delay-ms", "100"], { routes });
     expect(nack.requests[0]?.body).toEqual({ receipts: ["0:1:1"], delayMs: 100 });
     expect(nack.stdout).toBe("released 1 of 1\n");
+    const config = await syncctl(["queue", "config", "jobs", "--max-attempts", "1"], { routes });
+    expect(config.requests[0]).toMatchObject({ method: "PUT", body: { maxAttempts: 1 } });
+    expect(config.stdout).toBe("queue         jobs\nmaxAttempts   1\nvisibilityMs  30000\n");
     const redrive = await syncctl(["queue", "redrive", "jobs", "--max", "10"], { routes });
     expect(redrive.requests[0]?.body).toEqual({ max: 10 });
     expect(redrive.stdout).toBe("moved 7 from jobs.dlq to jobs\n");
