@@ -24,7 +24,7 @@ export class Output {
   }
 
   error(err: unknown): void {
-    this.io.stderr(this.json ? `${JSON.stringify(problemOf(err))}\n` : `${errorText(err)}\n`);
+    this.io.stderr(this.json ? `${JSON.stringify(problemOf(err))}\n` : `${errorText(err, this.io.now())}\n`);
   }
 }
 
@@ -55,7 +55,7 @@ function causes(err: unknown): string[] {
 const PLAIN_FIELDS = new Set(["type", "title", "status", "detail", "instance"]);
 
 /** `syncctl: Lock conflict (409 lock-conflict): build is held by others`, then the problem's extra fields. */
-export function errorText(err: unknown): string {
+export function errorText(err: unknown, now = Date.now()): string {
   const problem = problemOf(err);
   if (problem.type === "usage") return `syncctl: ${problem.detail}\n(add --help for usage)`;
   const name = problemName(problem);
@@ -63,13 +63,26 @@ export function errorText(err: unknown): string {
   const head = `syncctl: ${problem.title} (${tag})${problem.detail ? `: ${problem.detail}` : ""}`;
   const extras = Object.entries(problem)
     .filter(([k, v]) => !PLAIN_FIELDS.has(k) && v !== undefined)
-    .map(([k, v]) => `  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+    .map(
+      ([k, v]) =>
+        `  ${k}: ${k === "holders" && Array.isArray(v) ? holdersText(v, now) : cell(v, Number.POSITIVE_INFINITY)}`,
+    );
   return [head, ...extras].join("\n");
 }
 
 /** The last segment of a problem's type URI: `lock-conflict` for `/problems/lock-conflict`. */
 export function problemName(problem: Problem): string {
   return problem.type.split("/").pop() || problem.type;
+}
+
+/** A lock-conflict's holders: who, in which mode, until when (their lease, not the wait). */
+function holdersText(holders: unknown[], now: number): string {
+  return holders
+    .map((h) => {
+      const { owner, mode, expiresAt } = (h ?? {}) as { owner?: unknown; mode?: unknown; expiresAt?: unknown };
+      return typeof expiresAt === "number" ? `${owner} (${mode}) until ${when(expiresAt, now)}` : cell(h);
+    })
+    .join(", ");
 }
 
 /** Commander prefixes its messages with "error: "; ours already say what they are. */
