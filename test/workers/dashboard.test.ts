@@ -112,6 +112,21 @@ describe("GET /dashboard/events", () => {
     }
   });
 
+  it("a snapshot still comes when no group has quorum: the reads that need one are reported unavailable", async () => {
+    expect((await post("/v1/admin/partition", { sides: [["p1"], ["p2"], ["p3"]] })).status).toBe(200);
+    try {
+      const started = Date.now();
+      const [snap] = await snapshots(await open(), 1);
+      // Bounded by the parts' deadline, not by the routes' own (4 s looking for a leader).
+      expect(Date.now() - started).toBeLessThan(3500);
+      expect(snap?.locks).toMatchObject({ ok: false });
+      expect(snap?.groups.ok).toBe(true); // every peer still answers for itself
+    } finally {
+      expect((await post("/v1/admin/heal")).status).toBe(200);
+    }
+    await ready();
+  });
+
   it("says the admin actions are disabled without FAULT_INJECTION, and closed without ADMIN_TOKEN outside local mode", async () => {
     const [off] = await snapshots(await open({ FAULT_INJECTION: "false" }), 1);
     expect(off?.admin).toBe("disabled");
