@@ -22,7 +22,7 @@ export const EXIT_CODE_MEANINGS: ReadonlyArray<readonly [ExitCode, string]> = [
   [EXIT.unexpected, "unexpected error (a bug, a 5xx other than 503/504, an answer that is not JSON)"],
   [EXIT.conflict, "conflict: lock-conflict, deadlock, not-holder, idempotency-key-reused"],
   [EXIT.unavailable, "unavailable: no-quorum (503), timeout (504), no answer (network) after retries"],
-  [EXIT.notFound, "not found (404: unknown cache key or node, unknown peer)"],
+  [EXIT.notFound, "not found (404: a cache key with no value, an unknown cache node)"],
   [EXIT.denied, "unauthorized or forbidden (401, 403): check --token / SYNC_TOKEN"],
   [EXIT.usage, "usage: bad flags or arguments, or the service rejected the request (400, 413)"],
 ];

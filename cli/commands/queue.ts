@@ -64,7 +64,7 @@ export function registerQueue(program: Command, ctx: Context): void {
     .addOption(new Option("--max <n>", "at most this many messages, 1..100 (default 1)").argParser(integer))
     .addOption(new Option("--visibility-ms <ms>", "hidden from others this long, 1000..43200000").argParser(integer))
     .addOption(new Option("--wait-ms <ms>", "long-poll up to this long for a message, 0..20000").argParser(integer))
-    .option("--consumer <name>", "consumer name (shown in metrics)")
+    .option("--consumer <name>", "consumer name (the service keeps it for its logs)")
     .addHelpText(
       "after",
       example(
