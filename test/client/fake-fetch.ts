@@ -50,7 +50,7 @@ export function hang(signal: AbortSignal | undefined): Promise<Response> {
   });
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `cond` until true (generous bound; fails the test when it never holds). */
 export async function until(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
