@@ -3,6 +3,12 @@
 import { createInterface } from "node:readline";
 import { run } from "./program.js";
 
+// `syncctl queue list | head -1`: a reader that goes away early is not an error worth a stack trace.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 process.exitCode = await run(process.argv.slice(2), {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
