@@ -665,6 +665,17 @@ export const ProblemPage = named(
   ],
 );
 
+export const OpenApiReply = named(
+  "OpenApiReply",
+  z.looseObject({
+    openapi: z.string(),
+    info: z.looseObject({ title: z.string(), version: z.string() }),
+    paths: z.record(z.string(), z.unknown()),
+  }),
+  "An OpenAPI 3.1 document (this one).",
+  [{ openapi: "3.1.0", info: { title: "raft-locks", version: "1" }, paths: {} }],
+);
+
 // ---------------------------------------------------------------------------------------------
 // Problems (RFC 9457, `application/problem+json`): workers/problem.ts builds them.
 

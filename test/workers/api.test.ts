@@ -78,6 +78,7 @@ describe("openapi", () => {
   it("documents every contract route with generated request schemas", async () => {
     const doc = (await (await call({}, "GET", "/openapi.json")).json()) as {
       openapi: string;
+      components: { schemas: Record<string, unknown> };
       paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>>;
     };
     expect(doc.openapi).toBe("3.1.0");
@@ -127,12 +128,16 @@ describe("openapi", () => {
     }
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toContain("postLocksByResourceAcquire");
-    const acquire = doc.paths["/v1/locks/{resource}/acquire"]?.post?.requestBody?.content["application/json"]?.schema;
+    // Request bodies are named components, generated from the zod schemas the routes parse with.
+    const body = doc.paths["/v1/locks/{resource}/acquire"]?.post?.requestBody?.content["application/json"]?.schema;
+    expect(body).toEqual({ $ref: "#/components/schemas/AcquireBody" });
+    const acquire = doc.components.schemas.AcquireBody;
     expect(acquire).toMatchObject({
       type: "object",
-      properties: { ttlMs: { minimum: 100, maximum: 3_600_000 }, mode: { enum: ["exclusive", "shared"] } },
+      properties: { ttlMs: { minimum: 100, maximum: 3_600_000 }, mode: { $ref: "#/components/schemas/LockMode" } },
       required: ["owner"],
     });
+    expect(doc.components.schemas.LockMode).toMatchObject({ enum: ["exclusive", "shared"] });
   });
 });
 
