@@ -32,8 +32,36 @@ locks.post("/:resource/acquire", async (c) => {
   if (!resource.ok) return resource.response;
   const body = await readBody(c, AcquireBody);
   if (!body.ok) return body.response;
-  return run(c, { op: "acquire", resource: resource.value, ...body.value });
+  const answer = run(c, { op: "acquire", resource: resource.value, ...body.value });
+  if (body.value.waitMs > 0) releaseWhenGone(c, resource.value, body.value.owner, answer);
+  return answer;
 });
+
+/**
+ * A client that disconnects while its acquire waits will never use the lock (on Cloudflare,
+ * `request.signal` fires then; Miniflare 4 never fires it, so the tests abort it themselves). The
+ * Worker releases for it, as the client library does when it gives up: a release by an owner that
+ * is still waiting withdraws the wait, so it is never granted; if the grant raced in first, the
+ * release frees the lock. A release that finds nothing (the acquire was not applied yet) is sent
+ * again once the acquire answers, if that answer is a grant. `waitUntil` keeps this running past
+ * the disconnect (for as long as the platform allows; past that the lease's TTL frees it).
+ */
+function releaseWhenGone(c: Context<{ Bindings: Env }>, resource: string, owner: string, answer: Promise<Response>) {
+  const signal = c.req.raw.signal;
+  const release = () => run(c, { op: "release", resource, owner }, crypto.randomUUID());
+  const onAbort = () => {
+    const done = (async () => {
+      if ((await release()).status === 200) return; // withdrawn, or released
+      if ((await answer).status === 200) await release();
+    })();
+    c.executionCtx.waitUntil(done);
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  // Once the acquire has answered, the client has its answer: a later disconnect is its own business.
+  const forget = () => signal.removeEventListener("abort", onAbort);
+  answer.then(forget, forget);
+}
 
 locks.post("/:resource/release", async (c) => {
   const resource = pathName(c, "resource");
@@ -92,11 +120,14 @@ locks.get("/", async (c) => {
 });
 
 /** Sends the request to the leader of the resource's group and maps the answer to HTTP. */
-async function run(c: Context<{ Bindings: Env }>, req: LockRequest): Promise<Response> {
+async function run(
+  c: Context<{ Bindings: Env }>,
+  req: LockRequest,
+  // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
+  requestId = requestIdOf(c),
+): Promise<Response> {
   const group = groupOf(c.env, req.resource);
   const via = parsePeerId(c.req.header("x-raft-peer") ?? "");
-  // One id for every attempt: a retry at another peer after a crash or a lost reply applies once.
-  const requestId = requestIdOf(c);
   const startedAt = Date.now();
   const out = await callGroup(c.env, group, (peer, name) => peer.lock(name, req, requestId), LEADER_DEADLINE_MS, via);
   if (!out.ok) return noQuorum(out.detail);
