@@ -33,8 +33,7 @@ locks.post("/:resource/acquire", async (c) => {
   const body = await readBody(c, AcquireBody);
   if (!body.ok) return body.response;
   const answer = run(c, { op: "acquire", resource: resource.value, ...body.value });
-  if (body.value.waitMs > 0) releaseWhenGone(c, resource.value, body.value.owner, answer);
-  return answer;
+  return body.value.waitMs > 0 ? releaseWhenGone(c, resource.value, body.value.owner, answer) : answer;
 });
 
 /**
@@ -45,11 +44,23 @@ locks.post("/:resource/acquire", async (c) => {
  * release frees the lock. A release that finds nothing (the acquire was not applied yet) is sent
  * again once the acquire answers, if that answer is a grant. `waitUntil` keeps this running past
  * the disconnect (for as long as the platform allows; past that the lease's TTL frees it).
+ *
+ * The answer of a request whose client left is never a grant: nobody reads it now, but its
+ * Idempotency-Key stores it, and a retry with that key (the client library retries a dropped
+ * connection) must not be told it holds a lock the Worker has released.
  */
-function releaseWhenGone(c: Context<{ Bindings: Env }>, resource: string, owner: string, answer: Promise<Response>) {
+async function releaseWhenGone(
+  c: Context<{ Bindings: Env }>,
+  resource: string,
+  owner: string,
+  answer: Promise<Response>,
+): Promise<Response> {
+  const startedAt = Date.now();
   const signal = c.req.raw.signal;
+  let gone = false;
   const release = () => run(c, { op: "release", resource, owner }, crypto.randomUUID());
   const onAbort = () => {
+    gone = true;
     const done = (async () => {
       if ((await release()).status === 200) return; // withdrawn, or released
       if ((await answer).status === 200) await release();
@@ -58,9 +69,16 @@ function releaseWhenGone(c: Context<{ Bindings: Env }>, resource: string, owner:
   };
   if (signal.aborted) onAbort();
   else signal.addEventListener("abort", onAbort, { once: true });
-  // Once the acquire has answered, the client has its answer: a later disconnect is its own business.
-  const forget = () => signal.removeEventListener("abort", onAbort);
-  answer.then(forget, forget);
+  try {
+    const res = await answer;
+    if (!gone || res.status !== 200) return res;
+    return problem("lock-conflict", `the wait for ${resource} was withdrawn: the client disconnected`, {
+      extra: { holders: [], waitedMs: Date.now() - startedAt } satisfies ConflictFields,
+    });
+  } finally {
+    // Once the acquire has answered, the client has its answer: a later disconnect is its own business.
+    signal.removeEventListener("abort", onAbort);
+  }
 }
 
 locks.post("/:resource/release", async (c) => {
