@@ -1,8 +1,10 @@
 /**
  * The page at /dashboard: reads the snapshot stream (GET /dashboard/events), draws it, and sends
- * the admin actions (partition, crash, restart, heal) and a little traffic. Tokens the user types
- * stay in sessionStorage: gone when the tab closes.
+ * the admin actions (partition, crash, restart, heal) and a little traffic through the client
+ * library (client/), which runs in the browser as it does in Node and Workers. Tokens the user
+ * types stay in sessionStorage: gone when the tab closes.
  */
+import { SyncClient, SyncError } from "../client/index.js";
 import { fill } from "./dom.js";
 import { pushBounded, type Sample, sampleBetween } from "./model.js";
 import type { Snapshot } from "./snapshot.js";
@@ -84,28 +86,33 @@ async function stream(): Promise<never> {
 let tokenChanged: (() => void) | undefined;
 const waitForTokenChange = () => new Promise<void>((r) => (tokenChanged = r));
 
-/** A call to the API as the page's user: the admin token for admin routes (else the API token). */
-async function call(method: string, path: string, body?: unknown, admin = false): Promise<Response> {
+/**
+ * The client as the page's user: the admin token for admin routes (else the API token). It retries
+ * as it does everywhere: isolating a leader cuts off the group that records the request's
+ * Idempotency-Key too, so the first answer may be a 503 until that group has a new leader.
+ */
+function client(admin = false): SyncClient {
   const bearer = (admin && token("admin")) || token("api");
-  return fetch(path, {
-    method,
-    headers: { "content-type": "application/json", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  return new SyncClient({ url: location.origin, ...(bearer ? { token: bearer } : {}) });
 }
 
+/** Why a call failed, in a few words. */
+const why = (err: unknown) => (err instanceof SyncError ? `${err.status} ${err.detail ?? err.title}` : String(err));
+
 /** Says what an admin call did, or why it did nothing. */
-async function adminAction(label: string, path: string, body: unknown = {}): Promise<void> {
-  const res = await call("POST", path, body, true);
-  if (res.ok) return notice(`${label}: done`, "ok");
-  const detail = ((await res.json().catch(() => ({}))) as { detail?: string }).detail ?? res.statusText;
-  if (res.status === 404)
-    return notice(`${label}: fault injection is disabled (FAULT_INJECTION=true enables it)`, "error");
-  if (res.status === 401 || res.status === 403) {
-    (document.getElementById("tokens") as HTMLDetailsElement).open = true;
-    return notice(`${label}: needs the admin token (${detail})`, "error");
+async function adminAction(label: string, action: (admin: SyncClient["admin"]) => Promise<unknown>): Promise<void> {
+  try {
+    await action(client(true).admin);
+    return notice(`${label}: done`, "ok");
+  } catch (err) {
+    if (err instanceof SyncError && err.status === 404)
+      return notice(`${label}: fault injection is disabled (FAULT_INJECTION=true enables it)`, "error");
+    if (err instanceof SyncError && (err.status === 401 || err.status === 403)) {
+      (document.getElementById("tokens") as HTMLDetailsElement).open = true;
+      return notice(`${label}: needs the admin token (${err.detail ?? err.title})`, "error");
+    }
+    notice(`${label}: ${why(err)}`, "error");
   }
-  notice(`${label}: ${res.status} ${detail}`, "error");
 }
 
 /** Every peer id the groups know (peer ids are the same in every group). */
@@ -116,12 +123,17 @@ function peerIds(): string[] {
 
 /** A few lock acquires and releases on names spread over the groups: wakes idle groups, so a cut-off leader is replaced. */
 async function sendTraffic(): Promise<void> {
+  const locks = client().locks;
   const results = await Promise.all(
     Array.from({ length: 24 }, async (_, i) => {
-      const path = `/v1/locks/dashboard-traffic-${i}`;
-      const got = await call("POST", `${path}/acquire`, { owner: "dashboard", ttlMs: 2000 });
-      if (got.ok) await call("POST", `${path}/release`, { owner: "dashboard" });
-      return got.status;
+      const resource = `dashboard-traffic-${i}`;
+      try {
+        await locks.acquire(resource, { owner: "dashboard", ttlMs: 2000 });
+        await locks.release(resource, { owner: "dashboard" });
+        return 200;
+      } catch (err) {
+        return err instanceof SyncError ? err.status : "no answer";
+      }
     }),
   );
   const ok = results.filter((s) => s === 200).length;
@@ -136,10 +148,12 @@ async function takeLock(form: HTMLFormElement): Promise<void> {
   const resource = String(data.get("resource"));
   const owner = String(data.get("owner"));
   const ttlMs = Number(data.get("ttl")) * 1000;
-  const res = await call("POST", `/v1/locks/${encodeURIComponent(resource)}/acquire`, { owner, ttlMs });
-  const body = (await res.json().catch(() => ({}))) as { fencingToken?: number; detail?: string };
-  if (res.ok) notice(`${owner} holds ${resource} (fencing token ${body.fencingToken})`, "ok");
-  else notice(`acquire ${resource}: ${res.status} ${body.detail ?? ""}`, "error");
+  try {
+    const grant = await client().locks.acquire(resource, { owner, ttlMs });
+    notice(`${owner} holds ${resource} (fencing token ${grant.fencingToken})`, "ok");
+  } catch (err) {
+    notice(`acquire ${resource}: ${why(err)}`, "error");
+  }
 }
 
 async function onClick(target: HTMLElement): Promise<void> {
@@ -147,20 +161,23 @@ async function onClick(target: HTMLElement): Promise<void> {
   const peer = target.dataset.peer ?? "";
   switch (action) {
     case "isolate":
-      return adminAction(`isolate ${peer}`, "/v1/admin/partition", {
-        sides: [[peer], peerIds().filter((p) => p !== peer)],
-      });
+      return adminAction(`isolate ${peer}`, (admin) => admin.partition([[peer], peerIds().filter((p) => p !== peer)]));
     case "crash":
+      return adminAction(`crash ${peer}`, (admin) => admin.crash(peer));
     case "restart":
-      return adminAction(`${action} ${peer}`, `/v1/admin/peers/${peer}/${action}`);
+      return adminAction(`restart ${peer}`, (admin) => admin.restart(peer));
     case "heal":
-      return adminAction("heal", "/v1/admin/heal");
+      return adminAction("heal", (admin) => admin.heal());
     case "traffic":
       return sendTraffic();
     case "release": {
       const { resource = "", owner = "" } = target.dataset;
-      const res = await call("POST", `/v1/locks/${encodeURIComponent(resource)}/release`, { owner });
-      return notice(`release ${resource} by ${owner}: ${res.status}`, res.ok ? "ok" : "error");
+      try {
+        await client().locks.release(resource, { owner });
+        return notice(`release ${resource} by ${owner}: done`, "ok");
+      } catch (err) {
+        return notice(`release ${resource} by ${owner}: ${why(err)}`, "error");
+      }
     }
   }
 }

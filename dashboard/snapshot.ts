@@ -3,35 +3,18 @@
  * now, as the service's own read routes answer it. Counters are cumulative; the page turns two
  * snapshots into rates (model.ts), so the stream keeps no state per connection.
  */
+import type { ClusterStatus, LockList } from "../client/types.js";
 import type { HistogramData } from "../shared/metrics/histogram.js";
 
 /** A part the stream could read, or why not (a group without quorum answers 503 for a while). */
 export type Part<T> = { ok: true; value: T } | { ok: false; error: string };
 
-export interface PeerView {
-  id: string;
-  /** follower, preCandidate, candidate, leader, learner, or down (the peer did not answer). */
-  role: string;
-  matchIndex: number;
-  lastContactMs: number | null;
-}
-
-/** One entry of `GET /v1/cluster`. */
-export interface GroupView {
-  group: string;
-  leader: string | null;
-  term: number;
-  commitIndex: number;
-  peers: PeerView[];
-}
+/** One entry of `GET /v1/cluster` (the route's own schema, as the client library types it). */
+export type GroupView = ClusterStatus["groups"][number];
+export type PeerView = GroupView["peers"][number];
 
 /** One entry of `GET /v1/locks`. */
-export interface LockEntry {
-  resource: string;
-  mode: "exclusive" | "shared" | null;
-  holders: { owner: string; mode: string; expiresAt: number }[];
-  waiters: { owner: string; mode: string }[];
-}
+export type LockEntry = LockList["locks"][number];
 
 /** A queue: its depth (`GET /v1/queues`) and its message counters (summed over its groups' leaders). */
 export interface QueueView {

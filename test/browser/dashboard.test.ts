@@ -117,9 +117,11 @@ describe("the dashboard in Chromium", () => {
     // Isolate g0's leader with its button; traffic wakes the group, which elects another leader.
     const old = (await group("g0").getAttribute("data-leader")) as string;
     const oldTerm = Number(await group("g0").getAttribute("data-term"));
-    await group("g0").locator(`tr[data-peer="${old}"] button[data-action="isolate"]`).click();
-    await page.locator("#notices li", { hasText: `isolate ${old}: done` }).waitFor();
     const isolatedAt = Date.now();
+    await group("g0").locator(`tr[data-peer="${old}"] button[data-action="isolate"]`).click();
+    const isolated = page.locator("#notices li", { hasText: `isolate ${old}:` }).first();
+    await isolated.waitFor();
+    expect(await isolated.textContent()).toContain(`isolate ${old}: done`);
     const deadline = isolatedAt + NEW_LEADER_WITHIN_MS;
     for (;;) {
       const leader = await group("g0").getAttribute("data-leader");
@@ -129,7 +131,7 @@ describe("the dashboard in Chromium", () => {
       await sleep(1000);
     }
     expect(Number(await group("g0").getAttribute("data-term"))).toBeGreaterThan(oldTerm);
-    console.log(`g0: new leader shown ${Date.now() - isolatedAt} ms after isolating ${old}`);
+    console.log(`g0: new leader shown ${Date.now() - isolatedAt} ms after the click that isolated ${old}`);
 
     // Heal from the page; the cluster settles with every peer back.
     await page.click("#heal");
