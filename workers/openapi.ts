@@ -620,5 +620,22 @@ function paths(): Record<string, Record<string, unknown>> {
         responses: text("HTML", "text/html"),
       },
     },
+    "/dashboard/events": { get: dashboardEvents() },
+  };
+}
+
+/** The dashboard's stream: an operation like any /v1 route (token, 401), whose 200 is an event stream. */
+function dashboardEvents() {
+  const op = operation({
+    summary: "Dashboard stream",
+    description:
+      "Server-sent events for the dashboard: one `snapshot` event a second (groups, locks, queues, cache nodes, " +
+      "this Worker's request counters), each part read from the service's own read routes. The stream ends after " +
+      "a few minutes; reconnect. Needs the API token like /v1 (as a header, never in the URL).",
+    errors: ["Unauthorized"],
+  });
+  return {
+    ...op,
+    responses: { ...op.responses, ...text("`event: snapshot`, `data`: one JSON snapshot", "text/event-stream") },
   };
 }
