@@ -8,7 +8,7 @@ import { idempotency } from "./idempotency.js";
 import { recordRequests, renderMetrics } from "./metrics.js";
 import { openApiDocument } from "./openapi.js";
 import { DASHBOARD_HTML } from "./pages/dashboard.js";
-import { problem, problemPage } from "./problem.js";
+import { problem, problemPage, problemPages } from "./problem.js";
 import { admin } from "./routes/admin.js";
 import { cache } from "./routes/cache.js";
 import { cluster } from "./routes/cluster.js";
@@ -39,10 +39,13 @@ app.get("/", (c) =>
       ready: "/readyz",
       metrics: "/metrics",
       cluster: "/v1/cluster",
-      problems: "/problems/validation",
+      problems: "/problems",
     },
   }),
 );
+
+/** Every problem type, each with its page: what the errors of this API mean. */
+app.get("/problems", (c) => c.json({ problems: problemPages() }));
 
 /** The page a problem's `type` URI names: what the error means and what to do. */
 app.get("/problems/:name", (c) => {

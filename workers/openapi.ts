@@ -604,6 +604,13 @@ function paths(): Record<string, Record<string, unknown>> {
         ok: S.IndexReply,
       }),
     },
+    "/problems": {
+      get: open({
+        summary: "Problem types",
+        description: "Every problem type this service answers (the `type` of its errors), each with its page.",
+        ok: S.ProblemIndex,
+      }),
+    },
     "/problems/{name}": {
       parameters: [{ name: "name", in: "path", required: true, schema: { type: "string" } }],
       get: open({

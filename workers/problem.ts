@@ -86,6 +86,11 @@ export function problemPage(
   return { type: problemUri(type), title: TITLES[type], status: STATUSES[type], description: EXPLANATIONS[type] };
 }
 
+/** Every problem page (GET /problems): the index of the errors this service answers. */
+export function problemPages(): NonNullable<ReturnType<typeof problemPage>>[] {
+  return Object.keys(TITLES).flatMap((name) => problemPage(name) ?? []);
+}
+
 export interface ProblemOptions {
   /** Extra members, e.g. `holders` for lock-conflict or `cycle` for deadlock. */
   extra?: Record<string, unknown>;

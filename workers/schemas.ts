@@ -646,7 +646,7 @@ export const IndexReply = named(
       service: "raft-locks",
       version: "v1",
       description: "Raft-replicated locks, queues and a coherent cache over HTTP",
-      links: { openapi: "/openapi.json", dashboard: "/dashboard", problems: "/problems/validation" },
+      links: { openapi: "/openapi.json", dashboard: "/dashboard", problems: "/problems" },
     },
   ],
 );
@@ -661,6 +661,24 @@ export const ProblemPage = named(
       title: "No quorum",
       status: 503,
       description: "The Raft group that owns the key has no leader that can commit right now. Retry after Retry-After.",
+    },
+  ],
+);
+
+export const ProblemIndex = named(
+  "ProblemIndex",
+  z.object({ problems: z.array(ProblemPage) }),
+  "Every problem type this service answers, with its page.",
+  [
+    {
+      problems: [
+        {
+          type: "/problems/not-holder",
+          title: "Not the holder",
+          status: 409,
+          description: "The owner does not hold the lock (it was never granted, was released, or its lease expired).",
+        },
+      ],
     },
   ],
 );

@@ -56,6 +56,17 @@ describe("a self-describing API", () => {
     expect((await get("/problems/no-such-thing")).status).toBe(404);
   });
 
+  it("GET /problems lists every problem type, each with a page that answers", async () => {
+    const index = await get("/problems");
+    expect(index.status).toBe(200);
+    const problems = index.json.problems as { type: string; status: number }[];
+    const types = problems.map((p) => p.type);
+    for (const name of ["validation", "lock-conflict", "deadlock", "not-holder", "no-quorum", "timeout"]) {
+      expect(types).toContain(`/problems/${name}`);
+    }
+    for (const p of problems) expect((await get(p.type)).json).toMatchObject({ type: p.type, status: p.status });
+  });
+
   it("GET / is an index whose links all answer", async () => {
     const index = await get("/");
     expect(index.status).toBe(200);
