@@ -3,9 +3,10 @@
 // /dashboard (workers/pages/dashboard.generated.ts, committed, so `wrangler deploy` and `npm start`
 // need no build step of their own). `--check` writes nothing and exits 1 when that file is missing
 // or differs from a fresh build (CI runs it, so a change to dashboard/ without a rebuild fails).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { build } from "esbuild";
+import { writeOrCheck } from "./generated-file.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SOURCE = join(ROOT, "dashboard");
@@ -50,24 +51,8 @@ export async function generatedModule(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const text = await generatedModule();
-  const shown = relative(process.cwd(), GENERATED) || GENERATED;
-  if (argv.includes("--check")) {
-    const current = existsSync(GENERATED) ? readFileSync(GENERATED, "utf8") : null;
-    if (current === text) {
-      console.log(`${shown} is current`);
-      return 0;
-    }
-    console.error(
-      current === null
-        ? `${shown} is missing: run \`npm run build:dashboard\``
-        : `${shown} is stale (dashboard/ changed): run \`npm run build:dashboard\` and commit it`,
-    );
-    return 1;
-  }
-  writeFileSync(GENERATED, text);
-  console.log(`wrote ${shown} (${Math.round(text.length / 1024)} KiB)`);
-  return 0;
+  const file = { path: GENERATED, command: "npm run build:dashboard", staleBecause: "dashboard/ changed" };
+  return writeOrCheck(file, await generatedModule(), argv);
 }
 
 if (import.meta.filename === resolve(process.argv[1] ?? "")) process.exitCode = await main(process.argv.slice(2));

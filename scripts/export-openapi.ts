@@ -1,10 +1,10 @@
 // `npm run openapi`: writes docs/openapi.yaml from the generated document (workers/openapi.ts), the
 // same one the Worker serves at /openapi.json. `npm run openapi -- --check` writes nothing and exits
 // 1 when the file is missing or differs (CI runs it, so a route change without a re-export fails).
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { openApiDocument } from "../workers/openapi.js";
+import { writeOrCheck } from "./generated-file.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 export const OPENAPI_YAML = join(ROOT, "docs", "openapi.yaml");
@@ -17,24 +17,8 @@ export function openApiYaml(): string {
 }
 
 function main(argv: string[]): number {
-  const text = openApiYaml();
-  const shown = relative(process.cwd(), OPENAPI_YAML) || OPENAPI_YAML;
-  if (argv.includes("--check")) {
-    const current = existsSync(OPENAPI_YAML) ? readFileSync(OPENAPI_YAML, "utf8") : null;
-    if (current === text) {
-      console.log(`${shown} is current`);
-      return 0;
-    }
-    console.error(
-      current === null
-        ? `${shown} is missing: run \`npm run openapi\``
-        : `${shown} is stale (the routes or schemas changed): run \`npm run openapi\` and commit it`,
-    );
-    return 1;
-  }
-  writeFileSync(OPENAPI_YAML, text);
-  console.log(`wrote ${shown}`);
-  return 0;
+  const file = { path: OPENAPI_YAML, command: "npm run openapi", staleBecause: "the routes or schemas changed" };
+  return writeOrCheck(file, openApiYaml(), argv);
 }
 
 if (import.meta.filename === resolve(process.argv[1] ?? "")) process.exitCode = main(process.argv.slice(2));
