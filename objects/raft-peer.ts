@@ -38,6 +38,12 @@ export interface PeerStatus {
 
 const COMMIT_TIMEOUT_MS = 2500;
 
+/**
+ * Requests that only look (a metrics scrape, a stale listing for a dashboard): served from the
+ * leader's state, they must not wake a quiet group, or an open dashboard would keep it awake.
+ */
+const observes = (req: LockRequest | QueueRequest) => req.op === "metrics" || (req.op === "list" && req.stale === true);
+
 type Core = GroupCore;
 
 /**
@@ -98,7 +104,7 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.lock(leaderName, req, requestId, true),
       (core, signal) => core.locks.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
-      req.op !== "metrics",
+      !observes(req),
     );
   }
 
@@ -114,7 +120,7 @@ export class RaftPeer extends DurableObject<Env> {
       (leader, leaderName) => leader.queues(leaderName, req, requestId, true),
       (core, signal) => core.queues.handle(req, requestId, signal),
       COMMIT_TIMEOUT_MS + waitMs,
-      req.op !== "metrics",
+      !observes(req),
     );
   }
 

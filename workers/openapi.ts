@@ -232,6 +232,17 @@ function document() {
   };
 }
 
+/** `?stale=true` on the listings (workers/schemas.ts StaleRead). */
+const staleParameter = {
+  name: "stale",
+  in: "query",
+  required: false,
+  description:
+    "`true`: each group's leader answers from its own state, with no quorum round and without waking a quiet " +
+    "group (dashboards, monitoring); it may miss the last moment's changes. Default: a linearizable read.",
+  schema: { type: "string", enum: ["true", "false"] },
+};
+
 /** Service routes: no token, not under /v1. */
 const open = (op: Op, extra: Record<string, unknown> = {}) => ({ ...operation(op), security: [], ...extra });
 
@@ -296,6 +307,7 @@ function paths(): Record<string, Record<string, unknown>> {
             description: "Only resources whose name starts with this.",
             schema: ref(S.Name),
           },
+          staleParameter,
         ],
       }),
     },
@@ -379,7 +391,8 @@ function paths(): Record<string, Record<string, unknown>> {
         summary: "List queues",
         description: "Every queue known on any group, with its counts summed over its shards (DLQs under their queue).",
         ok: S.QueueListReply,
-        errors: ["Unauthorized", "NoQuorum"],
+        errors: ["Invalid", "Unauthorized", "NoQuorum"],
+        parameters: [staleParameter],
       }),
     },
     "/v1/queues/{queue}/peek": {

@@ -222,7 +222,14 @@ export const PeekBody = named(
 /** Purge takes no options: an empty body (or `{}`). */
 export const PurgeBody = named("PurgeBody", z.strictObject({}), "No options: `{}` (or an empty body).", [{}]);
 
-export const LockListQuery = z.strictObject({ prefix: Name.optional() });
+/**
+ * `stale=true`: each group's leader answers from its own state, with no quorum round and without
+ * waking a quiet group (dashboards, monitoring); it may miss the last moment's changes.
+ */
+export const StaleRead = z.enum(["true", "false"]).optional();
+
+export const LockListQuery = z.strictObject({ prefix: Name.optional(), stale: StaleRead });
+export const QueueListQuery = z.strictObject({ stale: StaleRead });
 
 // ---------------------------------------------------------------------------------------------
 // Replies (200, or 202 for membership changes)

@@ -20,8 +20,12 @@ export type LockRequest =
   | { op: "release"; resource: string; owner: string }
   | { op: "renew"; resource: string; owner: string; ttlMs?: number }
   | { op: "view"; resource: string }
-  /** The locks of this group whose name starts with `prefix`, held or waited for (a read); no resource. */
-  | { op: "list"; resource: ""; prefix: string; limit: number }
+  /**
+   * The locks of this group whose name starts with `prefix`, held or waited for (a read); no
+   * resource. `stale`: from this leader's state, with no quorum round and without waking a quiet
+   * group (dashboards and monitoring; it may miss the last moment's changes).
+   */
+  | { op: "list"; resource: ""; prefix: string; limit: number; stale?: boolean }
   /** This group's lock and Raft counters, from the leader's memory (`/metrics`); no resource. */
   | { op: "metrics"; resource: "" };
 
@@ -156,6 +160,11 @@ export class LockService {
   ) {}
 
   /** Group time now: what commands carry (valid on a serving leader). */
+  /** The time of a stale read: the group's time if this leader serves, else what it last applied. */
+  private staleNow(): number {
+    return this.replica.servesReads() ? this.now() : this.table.now;
+  }
+
   private now(): number {
     return this.replica.groupNow(this.clock());
   }
@@ -215,8 +224,7 @@ export class LockService {
   private async serve(req: LockRequest, requestId: string, signal?: AbortSignal): Promise<LockReply> {
     if (req.op === "metrics") {
       // This leader's memory, no round trip: a scrape must not load the log, and may be a little stale.
-      const now = this.replica.servesReads() ? this.now() : this.table.now;
-      const locks = this.counters.report(this.table.counts(now));
+      const locks = this.counters.report(this.table.counts(this.staleNow()));
       const r = this.replica.metrics;
       const raft = { ...r, commitSeconds: copyHistogram(r.commitSeconds) };
       return { type: "metrics", peer: this.replica.id, locks, raft };
@@ -225,6 +233,9 @@ export class LockService {
       await this.replica.read();
       await this.replica.whenServing();
       return { type: "view", view: this.table.view(req.resource, this.now()) };
+    }
+    if (req.op === "list" && req.stale === true) {
+      return { type: "list", ...this.table.list(req.prefix, this.staleNow(), req.limit) };
     }
     if (req.op === "list") {
       await this.replica.read();

@@ -47,8 +47,11 @@ export type QueueRequest =
   | { op: "stats"; queue: string; shards: number[] }
   /** Up to `max` visible messages of `shards`, in that order, without delivering them (a read). */
   | { op: "peek"; queue: string; shards: number[]; max: number }
-  /** Every queue this group knows, with its counts summed over its shards here (a read). */
-  | { op: "list" }
+  /**
+   * Every queue this group knows, with its counts summed over its shards here (a read). `stale`:
+   * from this leader's state, with no quorum round and without waking a quiet group.
+   */
+  | { op: "list"; stale?: boolean }
   | { op: "purge"; queue: string; shard: number }
   | { op: "delete"; queue: string }
   /** This group's queue counters and depths, from the leader's state (no round trip: metrics). */
@@ -223,9 +226,12 @@ export class QueueService {
         return { type: "peeked", messages };
       }
       case "list": {
-        await this.replica.read();
-        await this.replica.whenServing();
-        const queues = [...this.table.list(this.now())].map(([queue, s]) => ({ queue, ...s }));
+        if (req.stale !== true) {
+          await this.replica.read();
+          await this.replica.whenServing();
+        }
+        const now = req.stale === true && !this.replica.servesReads() ? this.table.now : this.now();
+        const queues = [...this.table.list(now)].map(([queue, s]) => ({ queue, ...s }));
         return { type: "queues", queues };
       }
       case "purge":

@@ -112,14 +112,16 @@ describe("GET /dashboard/events", () => {
     }
   });
 
-  it("a snapshot still comes when no group has quorum: the reads that need one are reported unavailable", async () => {
+  it("a snapshot still comes when no group has quorum: the listings are stale reads of the leaders' own state", async () => {
     expect((await post("/v1/admin/partition", { sides: [["p1"], ["p2"], ["p3"]] })).status).toBe(200);
     try {
       const started = Date.now();
       const [snap] = await snapshots(await open(), 1);
       // Bounded by the parts' deadline, not by the routes' own (4 s looking for a leader).
       expect(Date.now() - started).toBeLessThan(3500);
-      expect(snap?.locks).toMatchObject({ ok: false });
+      // Stale reads need no quorum: a cut-off leader still tells what it last knew.
+      expect(snap?.locks).toMatchObject({ ok: true });
+      expect(snap?.queues).toMatchObject({ ok: true });
       expect(snap?.groups.ok).toBe(true); // every peer still answers for itself
     } finally {
       expect((await post("/v1/admin/heal")).status).toBe(200);

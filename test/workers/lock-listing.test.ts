@@ -30,6 +30,9 @@ describe("GET /v1/locks", () => {
       "ll/b/1",
       "ll/b/2",
     ]);
+    // A stale read (each leader's own state, no quorum round) shows the same once nothing is in flight.
+    expect((await get("/v1/locks?prefix=ll/&stale=true")).json).toEqual(res.json);
+    expect((await get("/v1/locks?stale=yes")).json.type).toBe("/problems/validation");
     const all = (await get("/v1/locks")).json;
     expect(all.locks.map((l: { resource: string }) => l.resource)).toEqual(
       expect.arrayContaining(["ll/a", "ll/b/1", "ll/b/2", "ll/c"]),

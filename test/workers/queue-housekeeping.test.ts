@@ -32,6 +32,10 @@ describe("GET /v1/queues", () => {
     expect(await listed("hk-list-b")).toEqual({ queue: "hk-list-b", visible: 10, inflight: 2, delayed: 1, dlq: 0 });
     expect(await listed("hk-list-a")).toEqual({ queue: "hk-list-a", visible: 0, inflight: 0, delayed: 0, dlq: 1 });
     expect(await listed("hk-list-c")).toEqual({ queue: "hk-list-c", visible: 0, inflight: 0, delayed: 0, dlq: 0 });
+    // A stale read (the leaders' own state, no quorum round) shows the same once nothing is in flight.
+    expect((await get("/v1/queues?stale=true")).json).toEqual(res.json);
+    expect((await get("/v1/queues?stale=maybe")).json.type).toBe("/problems/validation");
+    expect((await get("/v1/queues?stail=true")).json.detail).toContain("stail");
   });
 });
 

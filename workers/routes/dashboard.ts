@@ -55,8 +55,9 @@ export async function takeSnapshot(env: Env): Promise<Snapshot> {
   const { nodes } = cacheSettings(env);
   const [groups, lockList, queueList, counters, cacheNodes] = await Promise.all([
     read<{ groups: GroupView[] }>(cluster, "/", env),
-    read<{ locks: LockEntry[]; truncated: boolean }>(locks, "/", env),
-    read<{ queues: Omit<QueueView, "enqueued" | "acked">[] }>(queues, "/", env),
+    // Stale reads: an open page must not keep idle groups awake (test/workers/dashboard-quiet.test.ts).
+    read<{ locks: LockEntry[]; truncated: boolean }>(locks, "/?stale=true", env),
+    read<{ queues: Omit<QueueView, "enqueued" | "acked">[] }>(queues, "/?stale=true", env),
     queueCounters(env),
     Promise.all(Array.from({ length: nodes }, (_, i) => cacheNode(env, `n${i + 1}`))),
   ]);

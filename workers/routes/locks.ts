@@ -113,7 +113,8 @@ locks.get("/", async (c) => {
   const prefix = query.value.prefix ?? "";
   const { groups } = clusterShape(c.env);
   // Each group answers its first MAX_LISTED_LOCKS in order: the first of all of them are among those.
-  const req: LockRequest = { op: "list", resource: "", prefix, limit: MAX_LISTED_LOCKS };
+  const stale = query.value.stale === "true";
+  const req: LockRequest = { op: "list", resource: "", prefix, limit: MAX_LISTED_LOCKS, stale };
   const replies = await Promise.all(
     Array.from({ length: groups }, (_, g) =>
       callGroup(c.env, g, (peer, name) => peer.lock(name, req, crypto.randomUUID()), LEADER_DEADLINE_MS),

@@ -5,7 +5,7 @@ import type { QueueReply, QueueRequest } from "../../shared/queue/queue-service.
 import type { Delivery } from "../../shared/queue/types.js";
 import type { Env } from "../env.js";
 import { callGroup, groupOf } from "../groups.js";
-import { noQuorum, pathName, readBody } from "../http.js";
+import { noQuorum, pathName, readBody, validate } from "../http.js";
 import { KEYED_RECEIVE_MAX_BYTES, keyedSeed, requestIdOf } from "../idempotency.js";
 import { problem } from "../problem.js";
 import {
@@ -24,6 +24,7 @@ import {
   type PurgeReply,
   QueueConfigBody,
   type QueueConfigReply,
+  QueueListQuery,
   type QueueListReply,
   type QueueStatsReply,
   ReceiveBody,
@@ -361,9 +362,12 @@ queues.get("/:queue", async (c) => {
 
 /** Every queue any group knows (messages, a DLQ or a config), counts summed over its shards. */
 queues.get("/", async (c) => {
+  const query = validate(QueueListQuery, c.req.query(), "query");
+  if (!query.ok) return query.response;
+  const stale = query.value.stale === "true";
   const { groups } = clusterShape(c.env);
   const replies = await Promise.all(
-    Array.from({ length: groups }, (_, g) => ask(c.env, g, { op: "list" }, crypto.randomUUID())),
+    Array.from({ length: groups }, (_, g) => ask(c.env, g, { op: "list", stale }, crypto.randomUUID())),
   );
   const byName = new Map<string, { queue: string; visible: number; inflight: number; delayed: number; dlq: number }>();
   for (const r of replies) {
