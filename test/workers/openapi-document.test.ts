@@ -51,7 +51,8 @@ describe("the OpenAPI document", () => {
       // The request body (if any) and the success reply are JSON, except the text routes.
       if (op.requestBody !== undefined) expect(op.requestBody.content["application/json"], at).toBeDefined();
       const ok = op.responses[success[0] as string];
-      if (!["/metrics", "/dashboard", "/dashboard/events"].includes(path)) expect(ok.content?.["application/json"], at).toBeDefined();
+      if (!["/metrics", "/dashboard", "/dashboard/events"].includes(path))
+        expect(ok.content?.["application/json"], at).toBeDefined();
       // Every error is a named problem response, under its status.
       for (const [status, response] of Object.entries(op.responses as Record<string, Json>)) {
         if (status.startsWith("2")) continue;
