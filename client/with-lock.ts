@@ -8,6 +8,7 @@
 import { abortReason, backoffDelay, sleep } from "./backoff.js";
 import { LeaseLostError, NotHolderError, SyncError } from "./errors.js";
 import type { Locks } from "./sync-client.js";
+import { isRetryable } from "./transport.js";
 import type { Grant, LockMode } from "./types.js";
 
 export interface WithLockOptions {
@@ -86,11 +87,22 @@ async function acquireOrWithdraw(
     // A long wait: the grant may be anywhere in it, so confirm the lease before counting on it.
     const renewedAt = Date.now();
     const renewed = await locks.renew(resource, { owner, ttlMs, signal });
+    // A confirmation whose answer itself took 5/6 of the TTL (a slow or delayed answer) may describe a
+    // lease already gone, perhaps granted to another: fn must not start on it (the watch would only
+    // fire after fn began). Released below like any unknown outcome.
+    if (Date.now() - renewedAt >= (ttlMs * 5) / 6)
+      throw new LeaseLostError(resource, owner, "its confirmation after the wait came too late");
     return { grant: { ...grant, expiresAt: renewed.expiresAt }, sentAt: renewedAt };
   } catch (err) {
     // Only a definite refusal (lock-conflict, deadlock, validation, ...) leaves nothing to clean up.
+    // A retryable 4xx (429) ends the call only because the attempts ran out: an earlier attempt may
+    // have been granted with its answer lost, so it is an unknown outcome like a network error.
     const refused =
-      err instanceof SyncError && err.status >= 400 && err.status < 500 && !(err instanceof NotHolderError);
+      err instanceof SyncError &&
+      err.status >= 400 &&
+      err.status < 500 &&
+      !isRetryable(err) &&
+      !(err instanceof NotHolderError);
     if (signal?.aborted || !refused) await locks.release(resource, { owner }).catch(() => undefined);
     // Only the renewal after a long wait answers not-holder: the grant expired before it was confirmed.
     if (err instanceof NotHolderError) throw new LeaseLostError(resource, owner, "it expired during the wait");
@@ -152,6 +164,9 @@ function keepAlive(
         await sleep(Math.max(0, wait), halt.signal);
         const sentAt = Date.now();
         const renewed = await locks.renew(resource, { owner, ttlMs, signal: halt.signal });
+        // An answer that arrives after stop() or lose() (a fetch that does not honour the abort) must
+        // not re-arm the watch: that timer would outlive withLock (ttl·5/6, keeping a process alive).
+        if (halt.signal.aborted) return;
         confirmedAt = sentAt;
         lease.expiresAt = renewed.expiresAt;
         failures = 0;
