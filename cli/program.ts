@@ -1,5 +1,6 @@
 // The syncctl command tree (commander) and `run`, which maps whatever happened to an exit status.
 import { Command, CommanderError, Option } from "commander";
+import { registerAdmin } from "./commands/admin.js";
 import { registerBench } from "./commands/bench.js";
 import { registerCache } from "./commands/cache.js";
 import { registerCluster } from "./commands/cluster.js";
@@ -35,6 +36,7 @@ export function buildProgram(ctx: Context): Command {
   registerQueue(program, ctx);
   registerCache(program, ctx);
   registerCluster(program, ctx);
+  registerAdmin(program, ctx);
   registerBench(program, ctx);
   return program;
 }

@@ -365,3 +365,69 @@ describe("cluster", () => {
     expect(JSON.parse(remove.stdout)).toEqual(routes["DELETE /v1/cluster/peers/p4"].body);
   });
 });
+
+describe("admin", () => {
+  const status = {
+    groups: ["g0", "g1"].map((group) => ({
+      group,
+      leader: "p1",
+      term: 3,
+      commitIndex: 9,
+      peers: ["p1", "p2", "p3"].map((id) => ({
+        id,
+        role: id === "p1" ? "leader" : "follower",
+        matchIndex: 9,
+        lastContactMs: 5,
+      })),
+    })),
+  };
+  const partitioned = (req: Request) => ({ body: { partitioned: (req.body as { sides: string[][] }).sides } });
+
+  it("partition sends the sides as typed; isolate cuts one peer off from every other member", async () => {
+    const cut = await syncctl(["admin", "partition", "p1", "p2,p3"], {
+      routes: { "POST /v1/admin/partition": partitioned },
+    });
+    expect(cut.code).toBe(0);
+    expect(cut.requests[0]?.body).toEqual({ sides: [["p1"], ["p2", "p3"]] });
+    expect(cut.stdout).toBe("partitioned: p1 | p2,p3\n");
+
+    const isolated = await syncctl(["admin", "isolate", "p2"], {
+      routes: { "GET /v1/cluster": { body: status }, "POST /v1/admin/partition": partitioned },
+    });
+    expect(isolated.code).toBe(0);
+    expect(isolated.requests.at(-1)?.body).toEqual({ sides: [["p2"], ["p1", "p3"]] });
+  });
+
+  it("refuses a one-sided partition and bad peer ids before sending anything (64)", async () => {
+    for (const argv of [
+      ["admin", "partition", "p1"],
+      ["admin", "partition", "p1", "node2"],
+      ["admin", "isolate", "x"],
+    ]) {
+      const ran = await syncctl(argv, { routes: {} });
+      expect(ran.code, argv.join(" ")).toBe(64);
+      expect(ran.requests, argv.join(" ")).toEqual([]);
+    }
+  });
+
+  it("heal, crash, restart and clock (negative after --) call their routes; without fault injection it is 4", async () => {
+    const routes = {
+      "POST /v1/admin/heal": { body: { healed: true } },
+      "POST /v1/admin/peers/p2/crash": { body: { crashed: "p2" } },
+      "POST /v1/admin/peers/p2/restart": { body: { restarted: "p2" } },
+      "POST /v1/admin/peers/p3/clock": (req: Request) => ({
+        body: { peer: "p3", offsetMs: (req.body as { offsetMs: number }).offsetMs },
+      }),
+    };
+    expect((await syncctl(["admin", "heal"], { routes })).stdout).toBe("healed\n");
+    expect((await syncctl(["admin", "crash", "p2"], { routes })).stdout).toBe("crashed p2\n");
+    expect((await syncctl(["admin", "restart", "p2"], { routes })).stdout).toBe("restarted p2\n");
+    const clock = await syncctl(["admin", "clock", "p3", "--", "-5000"], { routes });
+    expect(clock.requests[0]?.body).toEqual({ offsetMs: -5000 });
+    expect(clock.stdout).toBe("p3's clock runs -5000 ms off real time\n");
+    const off = await syncctl(["admin", "heal"], {
+      routes: { "POST /v1/admin/heal": problem(404, "not-found", "fault injection is off") },
+    });
+    expect(off.code).toBe(4);
+  });
+});
