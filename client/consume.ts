@@ -202,14 +202,19 @@ export async function consume(
       await sleep(backoffDelay(failures++, RECEIVE_BACKOFF), stop.signal).catch(() => undefined);
       continue;
     }
-    for (const message of messages) {
-      const h: Held = { message, confirmedAt: sentAt, lapse: new AbortController() };
-      held.set(message.receipt, h);
+    const fresh = messages.map((message): Held => ({ message, confirmedAt: sentAt, lapse: new AbortController() }));
+    for (const h of fresh) {
+      held.set(h.message.receipt, h);
       waiting.push(h);
-      arm(h);
     }
-    // A long poll may have taken much of the visibility: confirm it before counting on it.
+    // A long poll may have taken much of the visibility: confirm it before counting on it. The
+    // timers are armed only after that confirmation: a poll that outlasted the visibility (the
+    // message arrived late in it) would otherwise fire them before the extend's answer, lapsing
+    // messages the service just handed out (their handlers told so, never extended again).
+    // An extend already under way does not cover these messages: wait for it, then extend.
+    await extending;
     await extendDue();
+    for (const h of fresh) if (h.timer === undefined && held.has(h.message.receipt)) arm(h);
     pump();
   }
 
