@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Snapshot } from "../../dashboard/snapshot";
 import { parseEvents, type ServerEvent } from "../../dashboard/sse";
 import app from "../../workers/index";
+import { SNAPSHOT_EVERY_MS, sharedSnapshot } from "../../workers/routes/dashboard";
 import { acquire, call, get, post, ready } from "./client";
 
 /** Opens the stream with `settings` over the test bindings; the caller reads it and must close it. */
@@ -97,6 +98,16 @@ describe("GET /dashboard/events", () => {
     const [d] = await snapshots(await open(), 1);
     expect(d?.http.requests).toBe(c.http.requests + 2);
     expect(d?.http.latency.count).toBe(c.http.latency.count + 2);
+  });
+
+  it("pages open at once share one snapshot a second: the groups are read once, however many stream", async () => {
+    const settings = { ...env };
+    const first = sharedSnapshot(settings, 1_000_000);
+    expect(sharedSnapshot(settings, 1_000_000 + SNAPSHOT_EVERY_MS - 1)).toBe(first);
+    const next = sharedSnapshot(settings, 1_000_000 + SNAPSHOT_EVERY_MS);
+    expect(next).not.toBe(first);
+    expect(sharedSnapshot({ ...env }, 1_000_000)).not.toBe(next); // other settings, other snapshot
+    await Promise.all([first, next]);
   });
 
   it("a node that does not answer fails alone in the snapshot", async () => {

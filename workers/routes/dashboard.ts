@@ -43,12 +43,25 @@ dashboard.get("/events", auth, (c) =>
     let id = 0;
     while (!stream.aborted && Date.now() < endAt) {
       const started = Date.now();
-      const snapshot = await takeSnapshot(c.env);
+      const snapshot = await sharedSnapshot(c.env);
       await stream.writeSSE({ event: "snapshot", id: String(id++), data: JSON.stringify(snapshot) });
       await stream.sleep(Math.max(0, SNAPSHOT_EVERY_MS - (Date.now() - started)));
     }
   }),
 );
+
+/**
+ * The snapshot every open page of this isolate sends: taken at most once per SNAPSHOT_EVERY_MS
+ * however many pages stream, so fifty tabs cost the groups what one does.
+ */
+const recent = new WeakMap<Env, { at: number; snapshot: Promise<Snapshot> }>();
+export function sharedSnapshot(env: Env, now = Date.now()): Promise<Snapshot> {
+  const last = recent.get(env);
+  if (last !== undefined && now - last.at < SNAPSHOT_EVERY_MS) return last.snapshot;
+  const snapshot = takeSnapshot(env);
+  recent.set(env, { at: now, snapshot });
+  return snapshot;
+}
 
 /** Everything the page shows, read now. */
 export async function takeSnapshot(env: Env): Promise<Snapshot> {
