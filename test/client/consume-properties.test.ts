@@ -137,9 +137,8 @@ async function runSeed(seed: number, scenario: Scenario) {
     for (const a of arrivals) if (!succeeded.has(a.id)) violations.push(`${a.id} never handled successfully`);
   }
   // A failed message's nack delays grow with its attempts.
-  const byId = Map.groupBy(model.nackDelays, (n) => n.id);
-  for (const [id, nacks] of byId) {
-    const sorted = [...nacks].sort((a, b) => a.attempts - b.attempts);
+  for (const id of new Set(model.nackDelays.map((n) => n.id))) {
+    const sorted = model.nackDelays.filter((n) => n.id === id).sort((a, b) => a.attempts - b.attempts);
     for (let i = 1; i < sorted.length; i++)
       if ((sorted[i]?.delayMs ?? 0) < (sorted[i - 1]?.delayMs ?? 0))
         violations.push(`${id}: nack delays shrank ${JSON.stringify(sorted)}`);
