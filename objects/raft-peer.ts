@@ -56,6 +56,12 @@ export class RaftPeer extends DurableObject<Env> {
   private id: NodeId = 0;
   private core: Core | undefined;
   private crashed = false;
+  /**
+   * Aborted by the crash fault: the calls still in progress here then answer "down", as a real
+   * crash breaks its callers' calls, so the Worker retries them at another peer (same request id).
+   * Without it a lock wait held here would hang on the stopped replica until its waitMs ran out.
+   */
+  private life = new AbortController();
   private blocked = new Set<NodeId>();
   /** The `clock` fault: how far this peer's clock runs ahead of real time (ms; negative: behind). */
   private clockOffset = 0;
@@ -237,6 +243,8 @@ export class RaftPeer extends DurableObject<Env> {
     // Nothing scheduled before the crash may still write or send: the old core stops for good.
     this.core?.replica.stop(new Error("peer crashed"));
     this.core = undefined;
+    this.life.abort();
+    this.life = new AbortController();
     this.alarmAt = null;
     await this.ctx.storage.deleteAlarm();
   }
@@ -396,9 +404,19 @@ export class RaftPeer extends DurableObject<Env> {
         resolve("timeout");
       }, timeoutMs);
     });
+    const life = this.life.signal;
+    let onCrash = () => {};
+    const crashed = new Promise<"down">((resolve) => {
+      onCrash = () => resolve("down");
+      life.addEventListener("abort", onCrash, { once: true });
+    });
     try {
-      const out = await Promise.race([work(gaveUp.signal), timeout]);
+      const out = await Promise.race([work(gaveUp.signal), timeout, crashed]);
       if (out === "timeout") return { ok: false, error: "timeout" };
+      if (out === "down") {
+        gaveUp.abort();
+        return { ok: false, error: "down" };
+      }
       return { ok: true, value: out };
     } catch (e) {
       const reply = replyForError(e, core.replica);
@@ -407,7 +425,9 @@ export class RaftPeer extends DurableObject<Env> {
       throw e;
     } finally {
       clearTimeout(timer);
-      this.arm(core);
+      life.removeEventListener("abort", onCrash);
+      // A crashed core arms nothing (a restart built a new one, which arms its own alarm).
+      if (this.core === core) this.arm(core);
     }
   }
 
