@@ -51,7 +51,11 @@ export async function generatedModule(): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const file = { path: GENERATED, command: "npm run build:dashboard", staleBecause: "dashboard/ or what it imports (client/, shared/) changed" };
+  const file = {
+    path: GENERATED,
+    command: "npm run build:dashboard",
+    staleBecause: "dashboard/ or what it imports (client/, shared/) changed",
+  };
   return writeOrCheck(file, await generatedModule(), argv);
 }
 
