@@ -46,6 +46,17 @@ describe("retries", () => {
     expect(f.calls[2]?.query.get("prefix")).toBe("a");
   });
 
+  it("idempotencyKeys: false sends no key, on the first attempt or its retries", async () => {
+    let failures = 1;
+    const f = fakeFetch(() => {
+      if (failures-- > 0) throw new TypeError("fetch failed");
+      return json(grant);
+    });
+    const client = new SyncClient({ url: "http://svc", fetch: f.fetch, retry: fast, idempotencyKeys: false });
+    expect(await client.locks.acquire("r", { owner: "o" })).toEqual(grant);
+    expect(f.calls.map((c) => c.headers.get("idempotency-key"))).toEqual([null, null]);
+  });
+
   it("503 no-quorum waits at least Retry-After before the next attempt", async () => {
     const f = fakeFetch(() =>
       f.calls.length === 1 ? problem("no-quorum", 503, {}, { "retry-after": "1" }) : json({ expiresAt: 5 }),
