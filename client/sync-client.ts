@@ -61,7 +61,7 @@ export class Locks {
   /** Grants the lock or throws LockConflictError / DeadlockError; waits up to `waitMs` on the server. */
   acquire(resource: string, request: AcquireRequest & Cancellable): Promise<Grant> {
     const { signal, ...body } = request;
-    return this.http.call("POST", `${LOCKS}/${seg(resource)}/acquire`, { body, signal });
+    return this.http.call("POST", `${LOCKS}/${seg(resource)}/acquire`, { body, signal, holdMs: body.waitMs });
   }
 
   /** Releases a hold, or withdraws a wait of `owner` still queued (`withdrawn: true`); NotHolderError otherwise. */
@@ -94,7 +94,11 @@ export class Queues {
   /** Up to `max` messages, long-polling up to `waitMs` (≤ 20000) when none is visible; [] when none came. */
   async receive(queue: string, request: ReceiveRequest & Cancellable = {}): Promise<Message[]> {
     const { signal, ...body } = request;
-    const reply = await this.http.call<ReceiveReply>("POST", `${QUEUES}/${seg(queue)}/receive`, { body, signal });
+    const reply = await this.http.call<ReceiveReply>("POST", `${QUEUES}/${seg(queue)}/receive`, {
+      body,
+      signal,
+      holdMs: body.waitMs,
+    });
     return reply.messages;
   }
 

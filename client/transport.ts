@@ -25,6 +25,13 @@ export interface TransportOptions {
    * and a release retried after a lost answer may answer not-holder.
    */
   idempotencyKeys?: boolean;
+  /**
+   * How long one attempt may go without an answer (default 30000 ms), beyond the time the service
+   * may hold the call (`holdMs`: an acquire's or a receive's waitMs). Past it the attempt is
+   * abandoned as a network failure and retried under the same key: a connection that hangs must
+   * not hang the call (or withLock's release) for good.
+   */
+  timeoutMs?: number;
   /** For tests: the jitter's random source. */
   random?: () => number;
 }
@@ -36,10 +43,13 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Overrides the client's attempts for this call (1: no retry). */
   attempts?: number;
+  /** How long the service may hold this call before answering (waitMs), added to the attempt's timeout. */
+  holdMs?: number;
 }
 
 const WRITES = new Set(["POST", "PUT", "DELETE"]);
 export const DEFAULT_ATTEMPTS = 5;
+export const DEFAULT_TIMEOUT_MS = 30_000;
 
 /**
  * Whether a failed attempt may be sent again: no answer at all, 503 (no quorum; also 502 from a
@@ -73,12 +83,14 @@ export class Transport {
     const attempts = Math.max(1, options.attempts ?? this.#options.retry?.attempts ?? DEFAULT_ATTEMPTS);
     const init = this.#init(method, options);
     const url = this.#url(path, options.query);
+    const limitMs = (options.holdMs ?? 0) + (this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw abortReason(signal);
       let failure: SyncError;
       let retryAfterMs: number | undefined;
+      const bounded = boundedAttempt(signal, limitMs);
       try {
-        const res = await this.#fetch(url, { ...init, signal });
+        const res = await this.#fetch(url, { ...init, signal: bounded.signal });
         // The body is read inside the attempt: a connection that breaks mid-body is retried too.
         const text = await res.text();
         if (res.ok) return (text === "" ? undefined : JSON.parse(text)) as T;
@@ -88,7 +100,9 @@ export class Transport {
         // The caller's abort is not a network failure: it ends the call at once.
         if (signal?.aborted) throw abortReason(signal);
         if (err instanceof SyntaxError) throw err; // a 2xx that is not JSON: not the service
-        failure = new NetworkError(err);
+        failure = new NetworkError(bounded.timedOut() ? new Error(`no answer within ${limitMs} ms`) : err);
+      } finally {
+        bounded.done();
       }
       if (attempt >= attempts || !isRetryable(failure)) throw failure;
       await sleep(backoffDelay(attempt - 1, this.#options.retry, retryAfterMs, this.#options.random), signal);
@@ -116,6 +130,29 @@ export class Transport {
     }
     return init;
   }
+}
+
+/**
+ * The signal of one attempt: aborted when the caller's is, or when `limitMs` pass without the
+ * attempt ending (setTimeout, not AbortSignal.timeout, so tests' fake timers drive it too).
+ */
+function boundedAttempt(caller: AbortSignal | undefined, limitMs: number) {
+  const attempt = new AbortController();
+  let timedOut = false;
+  const onAbort = () => attempt.abort(caller?.reason);
+  caller?.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    attempt.abort(new DOMException(`no answer within ${limitMs} ms`, "TimeoutError"));
+  }, limitMs);
+  return {
+    signal: attempt.signal,
+    timedOut: () => timedOut,
+    done() {
+      clearTimeout(timer);
+      caller?.removeEventListener("abort", onAbort);
+    },
+  };
 }
 
 function parseOrUndefined(text: string): unknown {

@@ -57,6 +57,41 @@ describe("retries", () => {
     expect(f.calls.map((c) => c.headers.get("idempotency-key"))).toEqual([null, null]);
   });
 
+  it("an attempt with no answer within timeoutMs is abandoned and retried under the same key", async () => {
+    const f = fakeFetch((req) => (f.calls.length === 1 ? hang(req.signal) : json({ released: true })));
+    const client = new SyncClient({ url: "http://svc", fetch: f.fetch, retry: fast, timeoutMs: 50 });
+    const started = Date.now();
+    expect(await client.locks.release("r", { owner: "o" })).toEqual({ released: true });
+    expect(f.calls).toHaveLength(2);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(45);
+    expect(f.calls[0]?.signal?.aborted).toBe(true);
+    expect(new Set(f.calls.map((c) => c.headers.get("idempotency-key"))).size).toBe(1);
+  });
+
+  it("a call whose every attempt hangs ends with a NetworkError once its attempts are spent", async () => {
+    const f = fakeFetch((req) => hang(req.signal));
+    const client = new SyncClient({
+      url: "http://svc",
+      fetch: f.fetch,
+      retry: { ...fast, attempts: 3 },
+      timeoutMs: 20,
+    });
+    const err = await client.locks.renew("r", { owner: "o" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NetworkError);
+    expect(String((err as NetworkError).detail)).toContain("no answer within 20 ms");
+    expect(f.calls).toHaveLength(3);
+  });
+
+  it("a call the service may hold (waitMs) gets that long on top of timeoutMs", async () => {
+    const f = fakeFetch(async (req) => {
+      await sleep(80); // the service holds the wait for 80 ms, then grants
+      return req.signal?.aborted ? hang(req.signal) : json(grant);
+    });
+    const client = new SyncClient({ url: "http://svc", fetch: f.fetch, retry: fast, timeoutMs: 40 });
+    expect(await client.locks.acquire("r", { owner: "o", waitMs: 100 })).toEqual(grant);
+    expect(f.calls).toHaveLength(1);
+  });
+
   it("503 no-quorum waits at least Retry-After before the next attempt", async () => {
     const f = fakeFetch(() =>
       f.calls.length === 1 ? problem("no-quorum", 503, {}, { "retry-after": "1" }) : json({ expiresAt: 5 }),

@@ -5,12 +5,13 @@ import { fakeFetch, hang, json, problem, type Recorded, sleep, until } from "./f
 const fast = { attempts: 3, baseMs: 1, maxMs: 4 };
 
 /** A one-resource lock service whose answers a test can change as it goes. */
-function lockService() {
+function lockService(timeoutMs?: number) {
   const state = {
     holder: undefined as string | undefined,
     token: 0,
     renew: "ok" as "ok" | "not-holder" | "down",
     acquire: "grant" as "grant" | "hang" | "conflict",
+    release: "ok" as "ok" | "hang",
   };
   const f = fakeFetch((req: Recorded) => {
     const op = req.path.split("/").pop();
@@ -32,6 +33,7 @@ function lockService() {
       return json({ expiresAt: Date.now() + 1000 });
     }
     if (op === "release") {
+      if (state.release === "hang") return hang(req.signal);
       if (state.holder !== owner) return problem("not-holder", 409);
       state.holder = undefined;
       return json({ released: true });
@@ -39,7 +41,13 @@ function lockService() {
     throw new Error(`unexpected ${req.path}`);
   });
   const ops = (op: string) => f.calls.filter((c) => c.path.endsWith(`/${op}`));
-  return { state, calls: f.calls, ops, client: new SyncClient({ url: "http://svc", fetch: f.fetch, retry: fast }) };
+  const client = new SyncClient({
+    url: "http://svc",
+    fetch: f.fetch,
+    retry: fast,
+    ...(timeoutMs ? { timeoutMs } : {}),
+  });
+  return { state, calls: f.calls, ops, client };
 }
 
 describe("withLock", () => {
@@ -57,6 +65,14 @@ describe("withLock", () => {
     await svc.client.withLock("r", async () => undefined);
     const owners = svc.ops("acquire").map((c) => (c.body as { owner: string }).owner);
     expect(owners[0]).not.toBe(owners[1]);
+  });
+
+  it("a release that never answers does not hang withLock: each attempt times out, then the error is thrown", async () => {
+    const svc = lockService(30);
+    svc.state.release = "hang";
+    const err = await svc.client.withLock("r", async () => "done").catch((e: unknown) => e);
+    expect(String(err)).toContain("no answer within 30 ms");
+    expect(svc.ops("release")).toHaveLength(fast.attempts);
   });
 
   it("releases when fn throws, and throws fn's error", async () => {
