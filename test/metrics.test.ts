@@ -95,6 +95,28 @@ describe("metrics registry", () => {
   });
 });
 
+describe("metrics registry: reading series back", () => {
+  it("sums the series a filter keeps: counters by value, histograms bucket by bucket", () => {
+    const r = new Registry();
+    r.inc("http_requests_total", "h", { route: "/v1/locks" }, 3);
+    r.inc("http_requests_total", "h", { route: "/dashboard/events" }, 5);
+    r.inc("http_requests_total", "h", { route: "/v1/queues" }, 2);
+    r.observe("http_request_duration_seconds", "h", { route: "/v1/locks" }, 0.004);
+    r.observe("http_request_duration_seconds", "h", { route: "/v1/queues" }, 0.2);
+    r.observe("http_request_duration_seconds", "h", { route: "/dashboard/events" }, 60);
+    const notDashboard = (l: Record<string, string | number>) => !String(l.route).startsWith("/dashboard");
+    expect(r.total("http_requests_total")).toBe(10);
+    expect(r.total("http_requests_total", notDashboard)).toBe(5);
+    expect(r.total("no_such_total")).toBe(0);
+    const h = r.merged("http_request_duration_seconds", notDashboard);
+    const expected = emptyHistogram(h.bounds);
+    observe(expected, 0.004);
+    observe(expected, 0.2);
+    expect(h).toEqual(expected);
+    expect(r.merged("no_such_seconds").count).toBe(0);
+  });
+});
+
 describe("exposition parser", () => {
   const good = [
     "# HELP a_total A.",

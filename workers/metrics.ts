@@ -7,7 +7,7 @@ import {
   mergeHistogram,
   WAIT_BUCKETS_SECONDS,
 } from "../shared/metrics/histogram.js";
-import { Registry } from "../shared/metrics/registry.js";
+import { type Labels, Registry } from "../shared/metrics/registry.js";
 import type { QueueCounts } from "../shared/queue/queue-service.js";
 import type { NodeId, StateRole } from "../shared/raft/index.js";
 import type { ReplicaMetrics } from "../shared/replica/replica.js";
@@ -64,9 +64,15 @@ export const recordRequests: MiddlewareHandler<{ Bindings: Env }> = async (c, ne
   );
 };
 
-/** This isolate's request metrics alone, as Prometheus text (the dashboard's throughput and latency). */
-export function renderHttpMetrics(): string {
-  return http.render();
+/**
+ * This isolate's request count and latency over the routes `keep` accepts (by their labels), read
+ * from the same series `/metrics` renders: the dashboard's throughput and latency charts.
+ */
+export function httpTotals(keep: (labels: Labels) => boolean): { requests: number; latency: HistogramData } {
+  return {
+    requests: http.total("http_requests_total", keep),
+    latency: http.merged("http_request_duration_seconds", keep),
+  };
 }
 
 /** How long a scrape waits for a group's leader before leaving that group's counters out. */

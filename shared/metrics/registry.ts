@@ -100,6 +100,26 @@ export class Registry {
     mergeHistogram(s.histogram, data);
   }
 
+  /** The sum of a counter's or gauge's series whose labels `keep` accepts (0 when there are none). */
+  total(name: string, keep: (labels: Labels) => boolean = () => true): number {
+    let sum = 0;
+    for (const s of this.families.get(name)?.series.values() ?? []) if (keep(s.labels)) sum += s.value;
+    return sum;
+  }
+
+  /** A histogram's series whose labels `keep` accepts, merged into one (empty, with `bounds`, when none). */
+  merged(
+    name: string,
+    keep: (labels: Labels) => boolean = () => true,
+    bounds = LATENCY_BUCKETS_SECONDS,
+  ): HistogramData {
+    const out = emptyHistogram(bounds);
+    for (const s of this.families.get(name)?.series.values() ?? []) {
+      if (keep(s.labels) && s.histogram !== undefined) mergeHistogram(out, s.histogram);
+    }
+    return out;
+  }
+
   render(): string {
     const out: string[] = [];
     for (const [name, f] of this.families) {

@@ -11,11 +11,10 @@ import type {
 } from "../../dashboard/snapshot.js";
 import { MAX_CACHE_LINES } from "../../dashboard/snapshot.js";
 import { cacheSettings, clusterShape } from "../../shared/cluster.js";
-import { parseExposition } from "../../shared/metrics/exposition.js";
-import { emptyHistogram, type HistogramData, LATENCY_BUCKETS_SECONDS } from "../../shared/metrics/histogram.js";
+import type { Labels } from "../../shared/metrics/registry.js";
 import { auth } from "../auth.js";
 import type { Env } from "../env.js";
-import { queueReport, renderHttpMetrics } from "../metrics.js";
+import { httpTotals, queueReport } from "../metrics.js";
 import { cache } from "./cache.js";
 import { cluster } from "./cluster.js";
 import { locks } from "./locks.js";
@@ -83,7 +82,7 @@ export async function takeSnapshot(env: Env): Promise<Snapshot> {
       ? { ok: true, value: queueList.value.queues.map((q) => ({ ...q, ...counters.get(q.queue) })) }
       : queueList,
     cache: cacheNodes,
-    http: httpTotals(),
+    http: httpTotals(notDashboard),
   };
 }
 
@@ -156,35 +155,5 @@ function adminAccess(env: Env): AdminAccess {
   return env.INSECURE_LOCAL === "true" ? "open" : "closed";
 }
 
-/** This isolate's request count and latency histogram over every route but the dashboard's own. */
-export function httpTotals(): Snapshot["http"] {
-  const text = renderHttpMetrics();
-  const latency = emptyHistogram(LATENCY_BUCKETS_SECONDS);
-  let requests = 0;
-  if (text.trim() === "") return { requests, latency };
-  const families = parseExposition(text);
-  const counted = (labels: Record<string, string>) => !(labels.route ?? "").startsWith("/dashboard");
-  for (const s of families.get("http_requests_total")?.samples ?? []) if (counted(s.labels)) requests += s.value;
-  const cumulative = new Map<string, number>();
-  for (const s of families.get("http_request_duration_seconds")?.samples ?? []) {
-    if (!counted(s.labels)) continue;
-    if (s.name.endsWith("_bucket")) {
-      const le = s.labels.le as string;
-      cumulative.set(le, (cumulative.get(le) ?? 0) + s.value);
-    } else if (s.name.endsWith("_sum")) latency.sum += s.value;
-    else if (s.name.endsWith("_count")) latency.count += s.value;
-  }
-  fromCumulative(latency, cumulative);
-  return { requests, latency };
-}
-
-/** Bucket counts of `h` from cumulative counts keyed by the `le` label. */
-function fromCumulative(h: HistogramData, cumulative: Map<string, number>): void {
-  let below = 0;
-  h.bounds.forEach((b, i) => {
-    const upTo = cumulative.get(String(b)) ?? below;
-    h.counts[i] = upTo - below;
-    below = upTo;
-  });
-  h.counts[h.bounds.length] = (cumulative.get("+Inf") ?? below) - below;
-}
+/** This isolate's requests and their latency, the dashboard's own routes left out (its reads are not the load). */
+const notDashboard = (labels: Labels) => !String(labels.route ?? "").startsWith("/dashboard");
