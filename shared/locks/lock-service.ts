@@ -159,12 +159,12 @@ export class LockService {
     private readonly onWaiting: () => void = () => {},
   ) {}
 
-  /** Group time now: what commands carry (valid on a serving leader). */
-  /** The time of a stale read: the group's time if this leader serves, else what it last applied. */
+  /** The time of a read without a quorum round (metrics, stale listings). */
   private staleNow(): number {
-    return this.replica.servesReads() ? this.now() : this.table.now;
+    return this.replica.staleTime(this.clock(), this.table.now);
   }
 
+  /** Group time now: what commands carry (valid on a serving leader). */
   private now(): number {
     return this.replica.groupNow(this.clock());
   }

@@ -230,7 +230,7 @@ export class QueueService {
           await this.replica.read();
           await this.replica.whenServing();
         }
-        const now = req.stale === true && !this.replica.servesReads() ? this.table.now : this.now();
+        const now = req.stale === true ? this.replica.staleTime(this.clock(), this.table.now) : this.now();
         const queues = [...this.table.list(now)].map(([queue, s]) => ({ queue, ...s }));
         return { type: "queues", queues };
       }

@@ -234,6 +234,14 @@ export class Replica<R> {
   }
 
   /**
+   * The time of a read that skips the quorum round (a metrics scrape, a stale listing): group
+   * time on a leader that serves, else `applied`, the time of the last command it applied.
+   */
+  staleTime(local: number, applied: number): number {
+    return this.servesReads() ? this.groupNow(local) : applied;
+  }
+
+  /**
    * A leader whose group clock is set for its term (it applied the term's first entry), awake or
    * quiesced: its group times (wallTime, groupNow) are valid, e.g. to arm the next deadline.
    */
