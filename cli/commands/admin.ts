@@ -1,6 +1,7 @@
 // syncctl admin partition|isolate|heal|crash|restart|clock: the fault-injection routes, for watching
 // a failover from a shell (the service needs FAULT_INJECTION=true and the admin token).
 import type { Command } from "commander";
+import { parsePeerId } from "../../shared/cluster.js";
 import type { Context } from "../context.js";
 import { example } from "../help.js";
 import { UsageError } from "../values.js";
@@ -8,7 +9,7 @@ import { UsageError } from "../values.js";
 /** `p1,p2` → ["p1", "p2"]: one side of a partition. */
 function side(text: string): string[] {
   const peers = text.split(",").map((p) => p.trim());
-  if (peers.some((p) => !/^p[1-9][0-9]{0,3}$/.test(p))) throw new UsageError(`${text}: expected peers like p1,p2`);
+  if (peers.some((p) => parsePeerId(p) === undefined)) throw new UsageError(`${text}: expected peers like p1,p2`);
   return peers;
 }
 
