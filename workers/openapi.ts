@@ -263,7 +263,7 @@ function paths(): Record<string, Record<string, unknown>> {
           "Grants the lock to `owner` in `mode` for `ttlMs`, waiting up to `waitMs` behind conflicting holders " +
           "(first come, first served). Re-acquiring in the same mode is idempotent (same token, TTL extended); a " +
           "sole shared holder asking for exclusive upgrades. 409 lock-conflict when not granted in time, deadlock " +
-          "when waiting would close a cycle. A client that disconnects while waiting withdraws its wait.",
+          "when waiting would close a cycle. On Cloudflare, a client that disconnects while waiting withdraws its wait.",
         body: S.AcquireBody,
         ok: S.GrantReply,
         errors: [...lockErrors, "AcquireConflict"],
