@@ -8,7 +8,7 @@ import { SyncClient, SyncError } from "../../client/index.js";
 import { groupKey } from "../../shared/queue/placement";
 import { Rand } from "../../shared/raft/rand";
 import { groupOf } from "../../workers/groups";
-import { clusterGroups, injectFault, PEERS, post, ready, settled, sleep, waitFor } from "./client";
+import { injectFault, leaderOf, PEERS, post, ready, settled, sleep, waitFor } from "./client";
 
 const SEED = 0xc11e_47f5;
 
@@ -30,10 +30,7 @@ function cuttableClient(): { client: SyncClient; cut: (ms: number) => void } {
 
 /** The leader of group `g` now, or undefined if none shows up within a few seconds. */
 async function currentLeader(g: number): Promise<string | undefined> {
-  const name = `g${g}`;
-  return waitFor(async () => (await clusterGroups()).find((x) => x.group === name)?.leader ?? undefined, 5000).catch(
-    () => undefined,
-  );
+  return leaderOf(`g${g}`, 5000).catch(() => undefined);
 }
 
 type FaultKind = "crash" | "partition" | "no-quorum";

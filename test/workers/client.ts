@@ -57,6 +57,15 @@ export async function clusterGroups(): Promise<GroupInfo[]> {
   return res.json.groups as GroupInfo[];
 }
 
+/** The leader ("p2") group `group` ("g0") reports, waiting up to `timeoutMs` for it to have one. */
+export function leaderOf(group: string, timeoutMs = 10_000): Promise<string> {
+  return waitFor(
+    async () => (await clusterGroups()).find((x) => x.group === group)?.leader ?? undefined,
+    timeoutMs,
+    `a leader of ${group}`,
+  );
+}
+
 /** Waits until /readyz says every group has a leader. */
 export async function ready(): Promise<void> {
   await waitFor(async () => ((await get("/readyz")).status === 200 ? true : undefined), 15_000, "readyz");

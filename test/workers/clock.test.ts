@@ -4,13 +4,13 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { groupOf } from "../../workers/groups";
-import { acquire, clusterGroups, PEERS, post, ready, sleep, waitFor } from "./client";
+import { acquire, leaderOf, PEERS, post, ready, sleep } from "./client";
 
 beforeAll(ready, 20_000);
 
 async function leaderFor(resource: string): Promise<string> {
   const g = `g${groupOf(env, resource)}`;
-  return waitFor(async () => (await clusterGroups()).find((x) => x.group === g)?.leader ?? undefined, 10_000, "leader");
+  return leaderOf(g);
 }
 
 describe("clock fault route", () => {

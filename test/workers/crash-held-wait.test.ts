@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, expect, it } from "vitest";
 import { groupOf } from "../../workers/groups";
-import { acquire, clusterGroups, get, post, ready, release, settled, waitFor } from "./client";
+import { acquire, get, leaderOf, post, ready, release, settled, waitFor } from "./client";
 
 beforeAll(ready, 20_000);
 
@@ -19,7 +19,7 @@ it("a wait held on a leader that crashes is granted by the new leader and answer
     5_000,
     "w to wait",
   );
-  const leader = await waitFor(async () => (await clusterGroups()).find((g) => g.group === group)?.leader ?? undefined);
+  const leader = await leaderOf(group);
   expect((await post(`/v1/admin/peers/${leader}/crash`)).status).toBe(200);
   await new Promise((r) => setTimeout(r, 1000));
   expect((await post(`/v1/admin/peers/${leader}/restart`)).status).toBe(200);

@@ -3,14 +3,14 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { groupOf } from "../../workers/groups";
-import { acquire, clusterGroups, get, post, ready, release, waitFor } from "./client";
+import { acquire, clusterGroups, get, leaderOf, post, ready, release, waitFor } from "./client";
 
 beforeAll(ready, 20_000);
 
 /** The current leader of `resource`'s group, e.g. "p2". */
 async function leaderFor(resource: string): Promise<string> {
   const g = `g${groupOf(env, resource)}`;
-  return waitFor(async () => (await clusterGroups()).find((x) => x.group === g)?.leader ?? undefined, 10_000, "leader");
+  return leaderOf(g);
 }
 
 /** Fencing tokens granted per resource, in the order the grants were acknowledged. */

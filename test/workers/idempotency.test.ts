@@ -4,7 +4,7 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { callGroup, groupOf } from "../../workers/groups";
 import { fingerprint, keyedRequestId } from "../../workers/idempotency";
-import { acquire, call, clusterGroups, get, PEERS, post, ready, release, settled, waitFor } from "./client";
+import { acquire, call, get, leaderOf, PEERS, post, ready, release, settled, waitFor } from "./client";
 
 beforeAll(ready, 20_000);
 
@@ -26,7 +26,7 @@ const depth = async (queue: string) => (await get(`/v1/queues/${queue}`)).json;
 /** The leader (e.g. "p2") of the group that holds `key`. */
 async function keyLeader(key: string): Promise<string> {
   const g = `g${groupOf(env, `idem/${key}`)}`;
-  return waitFor(async () => (await clusterGroups()).find((x) => x.group === g)?.leader ?? undefined, 10_000, "leader");
+  return leaderOf(g);
 }
 
 describe("Idempotency-Key", () => {

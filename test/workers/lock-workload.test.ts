@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { Rand } from "../../shared/raft/rand";
 import { checkOperations } from "../../shared/sim/linearizability";
 import { groupOf } from "../../workers/groups";
-import { call, clusterGroups, injectFault, PEERS, post, ready, settled, sleep, waitFor } from "./client";
+import { call, injectFault, leaderOf, PEERS, post, ready, settled, sleep, waitFor } from "./client";
 import {
   fencingViolations,
   type HolderObs,
@@ -181,11 +181,7 @@ function pickResources(): string[] {
 async function leaderFor(resource: string): Promise<string | undefined> {
   const g = `g${groupOf(env, resource)}`;
   try {
-    return await waitFor(
-      async () => (await clusterGroups()).find((x) => x.group === g)?.leader ?? undefined,
-      5000,
-      `leader of ${g}`,
-    );
+    return await leaderOf(g, 5000);
   } catch {
     return undefined;
   }
