@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, expect, it } from "vitest";
 import type { Snapshot } from "../../dashboard/snapshot";
-import { parseEvents } from "../../dashboard/sse";
+import { readEvents } from "../../dashboard/sse";
 import app from "../../workers/index";
 import { post, ready } from "./client";
 
@@ -20,28 +20,21 @@ it("an open dashboard stream lets idle groups go quiet, and still shows what the
   expect((await post("/v1/queues/quiet-q/messages", { messages: [{ body: 1 }] })).status).toBe(200);
 
   const res = await app.fetch(new Request("http://example.com/dashboard/events"), env);
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
   let last: Snapshot | undefined;
   const quietGroups = (s: Snapshot) =>
     s.groups.ok &&
     s.groups.value.every((g) => g.peers.every((p) => p.role === "leader" || (p.lastContactMs ?? 0) > QUIET_FOR_MS));
-  try {
-    // Up to 12 snapshots (12 s): the groups quiesce about an election timeout after the last request.
-    for (let n = 0; n < 12 && !(last && quietGroups(last)); ) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error("the stream ended");
-      const parsed = parseEvents(buffer + decoder.decode(value, { stream: true }));
-      buffer = parsed.rest;
-      for (const e of parsed.events) {
-        last = JSON.parse(e.data) as Snapshot;
-        n++;
-      }
-    }
-  } finally {
-    await reader.cancel();
-  }
+  // Up to 12 snapshots (12 s): the groups quiesce about an election timeout after the last request.
+  const enough = new AbortController();
+  let n = 0;
+  await readEvents(
+    res.body as ReadableStream<Uint8Array>,
+    (e) => {
+      last = JSON.parse(e.data) as Snapshot;
+      if (++n >= 12 || quietGroups(last)) enough.abort();
+    },
+    enough.signal,
+  );
   if (last === undefined || !last.groups.ok) throw new Error("no snapshot of the groups");
   const contact = last.groups.value.map((g) => `${g.group}: ${g.peers.map((p) => `${p.id}=${p.lastContactMs}`)}`);
   expect(quietGroups(last), `followers' last contact (ms) in the last snapshot: ${contact.join("; ")}`).toBe(true);

@@ -2,7 +2,7 @@
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Snapshot } from "../../dashboard/snapshot";
-import { parseEvents, type ServerEvent } from "../../dashboard/sse";
+import { readEvents, type ServerEvent } from "../../dashboard/sse";
 import app from "../../workers/index";
 import { SNAPSHOT_EVERY_MS, sharedSnapshot } from "../../workers/routes/dashboard";
 import { acquire, call, get, post, ready } from "./client";
@@ -14,21 +14,17 @@ function open(settings: Record<string, string> = {}, headers: Record<string, str
 
 /** The first `n` events of a stream, then the stream is cancelled (as a closed page would). */
 async function firstEvents(res: Response, n: number): Promise<ServerEvent[]> {
-  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
   const events: ServerEvent[] = [];
-  let buffer = "";
-  try {
-    while (events.length < n) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`the stream ended after ${events.length} events`);
-      const parsed = parseEvents(buffer + decoder.decode(value, { stream: true }));
-      buffer = parsed.rest;
-      events.push(...parsed.events);
-    }
-  } finally {
-    await reader.cancel();
-  }
+  const enough = new AbortController();
+  await readEvents(
+    res.body as ReadableStream<Uint8Array>,
+    (e) => {
+      events.push(e);
+      if (events.length >= n) enough.abort();
+    },
+    enough.signal,
+  );
+  if (events.length < n) throw new Error(`the stream ended after ${events.length} events`);
   return events.slice(0, n);
 }
 
