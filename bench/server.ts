@@ -26,15 +26,31 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
+/**
+ * A loopback port free now, for a server started next. Picked at random below Linux's ephemeral
+ * range (32768–60999), not by binding port 0: an ephemeral port handed out here is one the kernel
+ * may give the very next outgoing connection (a test's client, another server's peer call), and
+ * the server then fails with "address already in use" (seen in CI with several servers at once).
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIRST_PORT + Math.floor(Math.random() * (LAST_PORT - FIRST_PORT));
+    // Never the same port twice from this process: callers may ask for several before starting any.
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+}
+
+const FIRST_PORT = 20_000;
+const LAST_PORT = 32_000;
+const handedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((done) => {
     const probe = createServer();
-    probe.once("error", fail);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => done(port));
-    });
+    probe.once("error", () => done(false));
+    probe.listen(port, "127.0.0.1", () => probe.close(() => done(true)));
   });
 }
 
