@@ -15,6 +15,8 @@ const WINDOW = 60;
 const RECONNECT_MS = 1000;
 const MAX_NOTICES = 4;
 
+/** Numbers the notices (data-seq), so a reader can tell a new one from an older one with the same text. */
+let noticeSeq = 0;
 let latest: Snapshot | undefined;
 let previous: Snapshot | undefined;
 let samples: Sample[] = [];
@@ -34,6 +36,7 @@ function notice(text: string, cls = ""): void {
   const line = document.createElement("li");
   line.textContent = `${new Date().toLocaleTimeString()} ${text}`;
   line.className = cls;
+  line.dataset.seq = String(++noticeSeq);
   log.prepend(line);
   while (log.children.length > MAX_NOTICES) log.lastElementChild?.remove();
 }
@@ -121,8 +124,21 @@ function peerIds(): string[] {
   return [...new Set(latest.groups.value.flatMap((g) => g.peers.map((p) => p.id)))].sort();
 }
 
-/** A few lock acquires and releases on names spread over the groups: wakes idle groups, so a cut-off leader is replaced. */
-async function sendTraffic(): Promise<void> {
+/**
+ * A few lock acquires and releases on names spread over the groups: wakes idle groups, so a cut-off
+ * leader is replaced. One batch at a time (the button is disabled meanwhile): two batches on the
+ * same names would only contend with each other, and their notices could not be told apart.
+ */
+async function sendTraffic(button: HTMLButtonElement): Promise<void> {
+  button.disabled = true;
+  try {
+    await trafficBatch();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function trafficBatch(): Promise<void> {
   const locks = client().locks;
   const results = await Promise.all(
     Array.from({ length: 24 }, async (_, i) => {
@@ -169,7 +185,7 @@ async function onClick(target: HTMLElement): Promise<void> {
     case "heal":
       return adminAction("heal", (admin) => admin.heal());
     case "traffic":
-      return sendTraffic();
+      return sendTraffic(target as HTMLButtonElement);
     case "release": {
       const { resource = "", owner = "" } = target.dataset;
       try {

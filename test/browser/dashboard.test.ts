@@ -29,6 +29,24 @@ const pageErrors: string[] = [];
 /** Requests left waiting (a lock wait): aborted at the end. */
 const pending = new AbortController();
 
+/**
+ * Clicks "send traffic" once the previous batch is done (the page disables the button meanwhile)
+ * and returns the text of the notice this click produced: the first traffic notice numbered after
+ * the click. An earlier click's notice, even with the same text, is not taken for this one's.
+ */
+async function sendTraffic(): Promise<string> {
+  const button = page.locator('button[data-action="traffic"]:not([disabled])');
+  await button.waitFor({ timeout: 35_000 });
+  const seqs = await Promise.all((await page.locator("#notices li").all()).map((li) => li.getAttribute("data-seq")));
+  const before = Math.max(0, ...seqs.map(Number));
+  await button.click();
+  // Notices are newest first, and no other batch runs while this one does.
+  const newest = page.locator("#notices li", { hasText: "traffic:" }).first();
+  const seqOf = async () => Number(await newest.getAttribute("data-seq", { timeout: 500 }).catch(() => 0));
+  await expect.poll(seqOf, { timeout: 35_000, interval: 200 }).toBeGreaterThan(before);
+  return (await newest.textContent()) ?? "";
+}
+
 async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${server?.origin}${path}`, {
     method,
@@ -127,7 +145,8 @@ describe("the dashboard in Chromium", () => {
       const leader = await group("g0").getAttribute("data-leader");
       if (leader && leader !== old) break;
       if (Date.now() > deadline) throw new Error(`g0 still shows leader ${leader} (isolated: ${old})`);
-      await page.click('button[data-action="traffic"]');
+      const traffic = page.locator('button[data-action="traffic"]');
+      if (await traffic.isEnabled()) await traffic.click(); // else the last batch is still out
       await sleep(1000);
     }
     expect(Number(await group("g0").getAttribute("data-term"))).toBeGreaterThan(oldTerm);
@@ -136,8 +155,8 @@ describe("the dashboard in Chromium", () => {
     // Heal from the page; the cluster settles with every peer back.
     await page.click("#heal");
     await page.locator("#notices li", { hasText: "heal: done" }).waitFor();
-    await page.click('button[data-action="traffic"]');
-    await page.locator("#notices li", { hasText: /traffic: 24 of 24/ }).waitFor({ timeout: 15_000 });
+    const traffic = await sendTraffic();
+    expect(traffic).toMatch(/traffic: 24 of 24 acquires granted$/);
     await sleep(1500); // a couple more snapshots, so the sparklines have points
 
     await mkdir(join(ROOT, "test-results"), { recursive: true });
